@@ -1,0 +1,152 @@
+// tmc::Channel — a TMC channel realised from a manifest.
+//
+//   tmc::Channel channel(manifest, {.self = "a"});
+//   auto done = channel.send(bytes, {.reliability = tmc::Reliability{.kind = ...}});
+//   done.wait();
+//   channel.update({.error_checking = tmc::ErrorChecking::crc32c});
+//   auto message = channel.recv(std::chrono::milliseconds(100));
+//
+// Thread safety: every member function may be called from any thread. Handlers run on the
+// channel's runtime thread and must not block.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "tmc/manifest.h"
+
+namespace tmc {
+
+class Runtime;
+class FaultInjector;
+struct FaultConfig;
+
+// Outcome of a send once its reliability target is decided.
+enum class SendStatus {
+  pending,    // not decided yet
+  delivered,  // reliability target met (or sent, for unreliable messages)
+  expired,    // the per-message deadline passed first
+  failed,     // the target cannot be met any more (too many members down)
+  closed,     // the channel closed first
+};
+const char* to_string(SendStatus);
+
+// Resolves when the message's reliability target is met. Cheap to copy (shared state).
+class Completion {
+ public:
+  struct State;
+  Completion();
+  explicit Completion(std::shared_ptr<State> state);
+  SendStatus status() const;
+  bool done() const { return status() != SendStatus::pending; }
+  SendStatus wait() const;
+  SendStatus wait_for(Duration timeout) const;  // pending on timeout
+  // Runs `handler` once decided (immediately, on this thread, if already decided).
+  void on_complete(std::function<void(SendStatus)> handler) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+struct Message {
+  std::vector<std::byte> payload;
+  std::string sender;         // member name, or "" for a sender not in the member list
+  std::uint32_t sender_id = 0;
+  sockaddr_storage source{};  // UDP address the message came from
+  std::uint64_t sequence = 0; // sequence of its first fragment in the sender's stream
+};
+
+// Gap notification (ordering: total without reliability; fifo streams that skipped messages).
+struct Gap {
+  std::uint32_t sender_id = 0;
+  std::uint64_t first = 0;  // first missing sequence
+  std::uint64_t count = 0;
+};
+
+struct Stats {
+  std::uint64_t messages_sent = 0, bytes_sent = 0;
+  std::uint64_t messages_delivered = 0, bytes_delivered = 0;
+  std::uint64_t packets_sent = 0, packets_received = 0;
+  std::uint64_t retransmissions = 0;
+  std::uint64_t duplicates_dropped = 0;
+  std::uint64_t stale_dropped = 0;
+  std::uint64_t malformed_dropped = 0;   // failed to parse
+  std::uint64_t checksum_failures = 0;   // CRC32C mismatch
+  std::uint64_t abandoned = 0;           // given up (member down, deadline, unreliable gap)
+  std::uint64_t acks_sent = 0, acks_received = 0;
+  double loss_ratio = 0;                  // retransmissions / data packets sent
+  Duration smoothed_rtt{0}, rtt_p50{0}, rtt_p99{0}, rtt_p999{0};
+};
+
+struct ChannelOptions {
+  // This endpoint's member name (must be in manifest.multicast.members when set). Its address
+  // is the local address unless local_address overrides it.
+  std::string self;
+  std::string local_address;  // "0.0.0.0:7000"; "" = self's address, or an ephemeral port
+  std::uint32_t channel_id = 0;  // 0 = derived from manifest.channel (CRC32C of the name)
+  std::shared_ptr<Runtime> runtime;  // nullptr = the process-wide default runtime
+  std::shared_ptr<FaultInjector> faults;  // optional: drop/duplicate/reorder/corrupt on receive
+  std::size_t receive_queue_limit = 65536;  // messages held for recv(); beyond, oldest unreliable dropped
+};
+
+class Channel {
+ public:
+  Channel(const Manifest& manifest, const ChannelOptions& options = {});
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Sends to the targets. `per_message` overrides the channel defaults for this message only.
+  Completion send(std::span<const std::byte> payload, const Manifest& per_message = {});
+  Completion send(std::string_view payload, const Manifest& per_message = {});
+
+  // Blocking receive; nullopt on timeout or when the channel is closed.
+  std::optional<Message> recv();
+  std::optional<Message> recv(Duration timeout);
+  // Asynchronous receive: from now on messages go to `handler` instead of the recv() queue.
+  void on_message(std::function<void(Message)> handler);
+  void on_gap(std::function<void(const Gap&)> handler);
+
+  // Changes the channel defaults for later messages (seed listing 1).
+  void update(const Manifest& manifest);
+  // Adds a member, or changes an existing member's address.
+  void add_member(const Member& member);
+
+  Stats stats() const;
+  std::string plan() const;          // the primitive pipeline the manifest compiled to
+  Manifest manifest() const;         // current channel defaults
+  std::uint16_t local_port() const;  // bound UDP port
+  std::uint32_t channel_id() const;
+  void close();  // stops sending; pending completions resolve `closed`
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The thread that runs channels' I/O and timers. One default instance is created lazily;
+// the shim makes its own (and re-creates it after fork).
+class Runtime {
+ public:
+  Runtime();
+  ~Runtime();
+  static std::shared_ptr<Runtime> default_instance();
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tmc

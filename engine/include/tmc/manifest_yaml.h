@@ -1,0 +1,44 @@
+// Loading manifests from YAML. Errors name the key and the position as file:line:column.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "tmc/manifest.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace tmc {
+
+// Thrown for malformed manifests (and reused by the shim's policy loader). what() reads
+// "FILE:LINE:COL: message"; line and column are 1-based, 0 when unknown.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, int column, const std::string& message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  int column_;
+  std::string message_;
+};
+
+// Parses a manifest mapping. `source` names the file in error messages.
+Manifest manifest_from_yaml(const YAML::Node& node, const std::string& source);
+Manifest parse_manifest(const std::string& yaml_text, const std::string& source = "<string>");
+Manifest load_manifest_file(const std::string& path);
+
+// Value parsers shared with other YAML loaders (policies, capabilities, experiments).
+// Each throws ConfigError pointing at `node`.
+Duration parse_duration(const YAML::Node& node, const std::string& source);       // "200us", "1.5ms", "2s"
+std::uint64_t parse_byte_size(const YAML::Node& node, const std::string& source); // "64KiB", "1MiB", 1500
+double parse_rate_bytes(const YAML::Node& node, const std::string& source);       // "100Mbit", "1GB/s"
+[[noreturn]] void throw_at(const YAML::Node& node, const std::string& source, const std::string& message);
+
+}  // namespace tmc
