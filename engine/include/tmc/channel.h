@@ -122,6 +122,13 @@ class Channel {
   // Adds a member, or changes an existing member's address.
   void add_member(const Member& member);
 
+  // Connection control (TMC_TYPE_CONTROL, wire_format.h): used by the shim's connection
+  // handshake. send_control goes to one member by name, or to a raw "host:port" address when
+  // no member has that name; received control packets go to the handler (runtime thread).
+  void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address);
+  void on_control(std::function<void(std::uint8_t subtype, std::uint32_t argument,
+                                     std::uint32_t sender_id, const sockaddr_storage& source)> handler);
+
   Stats stats() const;
   std::string plan() const;          // the primitive pipeline the manifest compiled to
   Manifest manifest() const;         // current channel defaults
@@ -134,6 +141,9 @@ class Channel {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The pipeline a manifest compiles to, as Channel::plan() prints it (for `tmc plan`).
+std::string describe_plan(const Manifest& manifest);
 
 // The thread that runs channels' I/O and timers. One default instance is created lazily;
 // the shim makes its own (and re-creates it after fork).
