@@ -36,7 +36,7 @@ struct Targets {
   enum class Kind { all, subset, fraction };
   Kind kind = Kind::all;
   std::vector<std::string> names;  // Kind::subset
-  double fraction = 1.0;           // Kind::fraction, in (0, 1]; rounds up to whole members
+  double fraction = 1.0;           // Kind::fraction, in (0, 1]; round(fraction * members), at least 1
   bool operator==(const Targets&) const = default;
 };
 
@@ -52,7 +52,7 @@ struct Reliability {
   enum class Kind { none, all, subset, fraction };
   Kind kind = Kind::none;
   std::vector<std::string> names;  // Kind::subset
-  double fraction = 1.0;           // Kind::fraction: ceil(fraction * targets) acks complete a send
+  double fraction = 1.0;           // Kind::fraction: round(fraction * targets), at least 1, acks complete a send
   // Retransmission timer (RFC 6298 shape) bounds. Datacenter defaults: sub-millisecond.
   Duration min_rto = std::chrono::microseconds(200);
   Duration max_rto = std::chrono::milliseconds(200);

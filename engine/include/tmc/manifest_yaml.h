@@ -41,4 +41,13 @@ std::uint64_t parse_byte_size(const YAML::Node& node, const std::string& source)
 double parse_rate_bytes(const YAML::Node& node, const std::string& source);       // "100Mbit", "1GB/s"
 [[noreturn]] void throw_at(const YAML::Node& node, const std::string& source, const std::string& message);
 
+// Writes `manifest` as YAML that parse_manifest reads back to an equal Manifest (for logs, plans
+// and tests). Unset features are omitted; an empty manifest gives "{}".
+std::string manifest_to_yaml(const Manifest& manifest);
+// The largest of s, ms, us, ns that represents `duration` exactly: "2s", "1500us", "0s".
+std::string format_duration(Duration duration);
+// Names of the built-in congestion control algorithms ("none", "fixed-window", "aimd",
+// "loss-tolerant"); any other name needs a `module:`.
+bool is_builtin_congestion_control(const std::string& name);
+
 }  // namespace tmc

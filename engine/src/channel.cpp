@@ -1,0 +1,301 @@
+// tmc::Channel: binds a ChannelCore to a UDP socket, a timerfd and the runtime thread.
+//
+// Locking: `mutex` guards the core and the socket's send queue. Application threads call
+// send/update under it and flush their own packets; the runtime thread handles receive and
+// timer events under it. Deliveries are collected under the lock and handed to the
+// application after it is released, on the runtime thread only, so they stay in order.
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+
+#include "core/channel_core.h"
+#include "core/pipeline.h"
+#include "tmc/channel.h"
+#include "tmc/fault_injector.h"
+#include "transport/fd_util.h"
+#include "transport/runtime_impl.h"
+#include "transport/udp_socket.h"
+
+namespace tmc {
+
+using core::Clock;
+using core::SocketAddress;
+using core::TimePoint;
+
+struct Channel::Impl : core::ChannelCore::Output {
+  struct ControlEvent {
+    std::uint8_t subtype;
+    std::uint32_t argument;
+    std::uint32_t sender_id;
+    sockaddr_storage source;
+  };
+
+  std::shared_ptr<Runtime> runtime;
+  std::shared_ptr<FaultInjector> faults;
+  std::size_t queue_limit;
+
+  std::mutex mutex;
+  std::unique_ptr<core::ChannelCore> core;
+  std::unique_ptr<transport::UdpSocket> socket;
+  std::unique_ptr<transport::UdpSocket> group_socket;  // bound to the group port when we are a member
+  transport::UniqueFd timer;
+  TimePoint armed = core::kNever;
+  std::vector<Message> to_deliver;
+  std::vector<Gap> gaps;
+  std::vector<ControlEvent> controls;
+  std::uint64_t dropped_sends = 0;
+
+  std::mutex queue_mutex;
+  std::condition_variable queue_ready;
+  std::deque<Message> queue;
+  bool closed = false;
+  std::function<void(Message)> message_handler;
+  std::function<void(const Gap&)> gap_handler;
+  std::function<void(std::uint8_t, std::uint32_t, std::uint32_t, const sockaddr_storage&)> control_handler;
+
+  // Output
+  void transmit(const SocketAddress& to, std::span<const std::byte> packet) override { socket->queue(to, packet); }
+  void deliver(Message&& message) override { to_deliver.push_back(std::move(message)); }
+  void gap(const Gap& gap) override { gaps.push_back(gap); }
+  void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
+               const SocketAddress& source) override {
+    ControlEvent event{subtype, argument, sender_id, {}};
+    std::memcpy(&event.source, &source.storage, sizeof event.source);
+    controls.push_back(event);
+  }
+
+  // After any core call, under `mutex`: send what it queued and re-arm the timer.
+  void after_core() {
+    dropped_sends += socket->flush();
+    const TimePoint next = core->next_timer();
+    if (next == armed) return;
+    armed = next;
+    itimerspec spec{};
+    if (next != core::kNever) {
+      const auto delay = std::max<core::Duration>(next - Clock::now(), std::chrono::microseconds(1));
+      spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
+      spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
+    }
+    ::timerfd_settime(timer.get(), 0, &spec, nullptr);
+  }
+
+  void receive_from(transport::UdpSocket& from) {
+    std::unique_lock lock(mutex);
+    const TimePoint now = Clock::now();
+    auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
+      if (faults) {
+        faults->process(datagram, source.storage, [&](std::span<const std::byte> packet, const sockaddr_storage& s) {
+          core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), source.length), now);
+        });
+      } else {
+        core->on_datagram(datagram, source, now);
+      }
+    };
+    // Bounded: at most 16 batches per wake-up so timers and other channels get their turn.
+    for (int batch = 0; batch < 16; ++batch)
+      if (from.receive_batch(feed) < transport::UdpSocket::kBatch) break;
+    core->end_of_batch(now);
+    after_core();
+    dispatch(lock);
+  }
+
+  void on_timer() {
+    std::uint64_t expirations;
+    [[maybe_unused]] auto got = ::read(timer.get(), &expirations, sizeof expirations);
+    std::unique_lock lock(mutex);
+    armed = core::kNever;
+    const TimePoint now = Clock::now();
+    if (faults && faults->held()) {
+      faults->flush([&](std::span<const std::byte> packet, const sockaddr_storage& s) {
+        core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), sizeof s), now);
+      });
+      core->end_of_batch(now);
+    }
+    if (core->next_timer() <= now) core->on_timer(now);
+    after_core();
+    dispatch(lock);
+  }
+
+  // Hands collected events to the application; releases `lock` first.
+  void dispatch(std::unique_lock<std::mutex>& lock) {
+    std::vector<Message> messages;
+    messages.swap(to_deliver);
+    std::vector<Gap> gap_events;
+    gap_events.swap(gaps);
+    std::vector<ControlEvent> control_events;
+    control_events.swap(controls);
+    lock.unlock();
+    for (const auto& event : control_events)
+      if (control_handler) control_handler(event.subtype, event.argument, event.sender_id, event.source);
+    for (const auto& gap : gap_events)
+      if (gap_handler) gap_handler(gap);
+    if (messages.empty()) return;
+    std::unique_lock queue_lock(queue_mutex);
+    if (message_handler) {
+      auto handler = message_handler;
+      queue_lock.unlock();
+      for (auto& message : messages) handler(std::move(message));
+      return;
+    }
+    for (auto& message : messages) {
+      if (queue.size() >= queue_limit) queue.pop_front();  // the application is not reading
+      queue.push_back(std::move(message));
+    }
+    queue_lock.unlock();
+    queue_ready.notify_all();
+  }
+};
+
+Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& impl = *impl_;
+  impl.runtime = options.runtime ? options.runtime : Runtime::default_instance();
+  impl.faults = options.faults;
+  impl.queue_limit = options.receive_queue_limit;
+  core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
+  impl.core = std::make_unique<core::ChannelCore>(config, impl);
+
+  // Where to listen: explicit, else our member address, else an ephemeral port.
+  std::string local = options.local_address;
+  if (local.empty() && !options.self.empty() && manifest.multicast)
+    for (const auto& member : manifest.multicast->members)
+      if (member.name == options.self) local = member.address;
+  if (local.empty()) local = "0.0.0.0:0";
+  auto local_address = SocketAddress::parse(local);
+  if (!local_address) throw std::invalid_argument("local address '" + local + "' is not host:port");
+  impl.socket = std::make_unique<transport::UdpSocket>(*local_address);
+  if (manifest.multicast && !manifest.multicast->group.empty() && !options.self.empty()) {
+    auto group = SocketAddress::parse(manifest.multicast->group);
+    if (group && group->is_multicast()) {
+      impl.group_socket = std::make_unique<transport::UdpSocket>(*group);
+      impl.group_socket->join_group(*group);
+    }
+  }
+  impl.timer = transport::UniqueFd(
+      transport::make_engine_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
+  if (!impl.timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+
+  auto& loop = impl.runtime->impl();
+  loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.socket); });
+  if (impl.group_socket)
+    loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
+  loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
+  SPDLOG_DEBUG("channel {:08x} open on {}", impl.core->channel_id(), impl.socket->local_address().to_string());
+}
+
+Channel::~Channel() {
+  close();
+  auto& loop = impl_->runtime->impl();
+  loop.remove(impl_->socket->fd());
+  if (impl_->group_socket) loop.remove(impl_->group_socket->fd());
+  loop.remove(impl_->timer.get());
+}
+
+Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
+  std::lock_guard lock(impl_->mutex);
+  Completion completion = impl_->core->send(payload, per_message, Clock::now());
+  impl_->after_core();
+  return completion;
+}
+
+Completion Channel::send(std::string_view payload, const Manifest& per_message) {
+  return send(std::as_bytes(std::span(payload.data(), payload.size())), per_message);
+}
+
+std::optional<Message> Channel::recv() { return recv(Duration::max()); }
+
+std::optional<Message> Channel::recv(Duration timeout) {
+  std::unique_lock lock(impl_->queue_mutex);
+  auto ready = [&] { return !impl_->queue.empty() || impl_->closed; };
+  if (timeout == Duration::max()) impl_->queue_ready.wait(lock, ready);
+  else impl_->queue_ready.wait_for(lock, timeout, ready);
+  if (impl_->queue.empty()) return std::nullopt;
+  Message message = std::move(impl_->queue.front());
+  impl_->queue.pop_front();
+  return message;
+}
+
+void Channel::on_message(std::function<void(Message)> handler) {
+  std::deque<Message> waiting;
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    impl_->message_handler = handler;
+    waiting.swap(impl_->queue);
+  }
+  for (auto& message : waiting) handler(std::move(message));
+}
+
+void Channel::on_gap(std::function<void(const Gap&)> handler) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->gap_handler = std::move(handler);
+}
+
+void Channel::on_control(
+    std::function<void(std::uint8_t, std::uint32_t, std::uint32_t, const sockaddr_storage&)> handler) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->control_handler = std::move(handler);
+}
+
+void Channel::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->core->send_control(subtype, argument, member_or_address);
+  impl_->after_core();
+}
+
+void Channel::update(const Manifest& manifest) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->core->update(manifest);
+}
+
+void Channel::add_member(const Member& member) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->core->add_member(member);
+}
+
+Stats Channel::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->core->stats();
+}
+
+std::string Channel::plan() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->core->plan();
+}
+
+Manifest Channel::manifest() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->core->manifest();
+}
+
+std::uint16_t Channel::local_port() const { return impl_->socket->local_address().port(); }
+std::uint32_t Channel::channel_id() const { return impl_->core->channel_id(); }
+
+void Channel::close() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->core->close();
+  }
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    impl_->closed = true;
+  }
+  impl_->queue_ready.notify_all();
+}
+
+std::string describe_plan(const Manifest& manifest) {
+  struct NullOutput : core::ChannelCore::Output {
+    void transmit(const SocketAddress&, std::span<const std::byte>) override {}
+    void deliver(Message&&) override {}
+  } output;
+  std::string self;
+  core::ChannelCore core({manifest, self, 0, 1}, output);
+  return core.plan();
+}
+
+}  // namespace tmc

@@ -1,0 +1,608 @@
+#include "core/channel_core.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "tmc/wire_format.h"
+
+namespace tmc::core {
+namespace {
+
+constexpr std::uint16_t kMemberStream = 0;  // wire stream id of point-to-point streams
+constexpr std::uint16_t kGroupStream = 1;   // wire stream id of the IP multicast group stream
+constexpr std::size_t kMaxMembers = 64;     // pending-ack masks are 64 bits
+// Acknowledge at the end of every receive batch, and within a batch after this many
+// ack-requesting packets (cf. RFC 9000 13.2.2, which acks every second packet; batching makes
+// a larger step affordable) or at once when a packet arrives out of order or twice.
+constexpr std::uint32_t kAckEveryPackets = 8;
+
+RttEstimator::Bounds bounds_of(const Reliability& r) { return {r.min_rto, r.max_rto, r.initial_rto}; }
+
+Reliability reliability_defaults(const Manifest& m) { return m.reliability.value_or(Reliability{}); }
+
+// A fraction of `count` members as a whole number: the nearest one, at least one
+// (0.67 of 3 is 2; 0.5 of 3 is 2, a majority; 1.0 is all).
+std::size_t whole_members(double fraction, std::size_t count) {
+  if (count == 0) return 0;
+  return std::clamp<std::size_t>(static_cast<std::size_t>(std::llround(fraction * double(count))), 1, count);
+}
+
+}  // namespace
+
+ChannelCore::ChannelCore(const Config& config, Output& output)
+    : output_(output),
+      random_(config.random_seed ? config.random_seed : std::random_device{}()),
+      self_(config.self),
+      defaults_(config.manifest) {
+  channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
+  sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
+  do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);
+  apply_manifest(defaults_);
+  if (!self_.empty()) {
+    const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
+    if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
+  }
+}
+
+std::uint64_t ChannelCore::random_sequence_start() {
+  // Random 32-bit base (the seed's per-epoch random sequence base), with 2^63 of headroom.
+  return (random_() & 0xFFFFFFFFull) + 1;
+}
+
+int ChannelCore::add_member_state(const Member& member) {
+  if (members_.size() >= kMaxMembers) throw std::invalid_argument("multicast: at most 64 members");
+  MemberState state{member.name, std::nullopt, sender_id_for(member.name),
+                    RttEstimator(bounds_of(reliability_defaults(defaults_)))};
+  if (!member.address.empty()) {
+    state.address = SocketAddress::parse(member.address);
+    if (!state.address) throw std::invalid_argument("multicast: member '" + member.name + "' has a bad address '" + member.address + "'");
+  }
+  members_.push_back(std::move(state));
+  const int index = static_cast<int>(members_.size() - 1);
+  streams_.push_back(Stream{SendStream(kMemberStream, {index}, random_sequence_start()), std::nullopt, {}});
+  members_[index].unicast_stream = static_cast<int>(streams_.size() - 1);
+  return index;
+}
+
+void ChannelCore::apply_manifest(const Manifest& manifest) {
+  compile_pipeline(manifest);  // validates; throws for what cannot be realised
+  if (manifest.multicast) {
+    std::set<std::string> names;
+    for (const auto& member : manifest.multicast->members) {
+      if (member.name.empty()) throw std::invalid_argument("multicast: a member has no name");
+      if (!names.insert(member.name).second) throw std::invalid_argument("multicast: duplicate member '" + member.name + "'");
+    }
+    for (const auto& member : manifest.multicast->members) add_member(member);
+    if (!manifest.multicast->group.empty()) {
+      auto group = SocketAddress::parse(manifest.multicast->group);
+      if (!group || !group->is_multicast())
+        throw std::invalid_argument("multicast: group '" + manifest.multicast->group + "' is not an IP multicast address");
+      if (!group_address_ || *group_address_ != *group) {
+        group_address_ = group;
+        std::vector<int> receivers;
+        for (std::size_t i = 0; i < members_.size(); ++i)
+          if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
+        Stream stream{SendStream(kGroupStream, receivers, random_sequence_start()), group, {}};
+        if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
+        else {
+          streams_.push_back(std::move(stream));
+          group_stream_ = static_cast<int>(streams_.size() - 1);
+        }
+      }
+    }
+  }
+  const auto bounds = bounds_of(reliability_defaults(manifest));
+  for (auto& member : members_) member.rtt.set_bounds(bounds);
+  pipeline_cache_.clear();
+}
+
+void ChannelCore::add_member(const Member& member) {
+  for (auto& existing : members_) {
+    if (existing.name != member.name) continue;
+    if (!member.address.empty()) {
+      auto address = SocketAddress::parse(member.address);
+      if (!address) throw std::invalid_argument("member '" + member.name + "': bad address '" + member.address + "'");
+      existing.address = address;
+    }
+    return;
+  }
+  add_member_state(member);
+}
+
+void ChannelCore::update(const Manifest& manifest) {
+  Manifest merged = manifest.merged_over(defaults_);
+  if (merged.channel != defaults_.channel) throw std::invalid_argument("channel: the name cannot change");
+  apply_manifest(merged);
+  defaults_ = std::move(merged);
+}
+
+const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
+  for (const auto& [manifest, pipeline] : pipeline_cache_)
+    if (manifest == effective) return pipeline;
+  if (pipeline_cache_.size() >= 16) pipeline_cache_.erase(pipeline_cache_.begin());
+  pipeline_cache_.emplace_back(effective, compile_pipeline(effective));
+  return pipeline_cache_.back().second;
+}
+
+std::vector<int> ChannelCore::resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest) {
+  std::vector<int> eligible;
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].name != self_) eligible.push_back(static_cast<int>(i));
+  std::vector<int> targets;
+  auto index_of = [&](const std::string& name) {
+    for (std::size_t i = 0; i < members_.size(); ++i)
+      if (members_[i].name == name) return static_cast<int>(i);
+    throw std::invalid_argument("targets: '" + name + "' is not a member");
+  };
+  switch (pipeline.targets.kind) {
+    case Targets::Kind::all: targets = eligible; break;
+    case Targets::Kind::subset:
+      for (const auto& name : pipeline.targets.names) targets.push_back(index_of(name));
+      break;
+    case Targets::Kind::fraction: {
+      const std::size_t count = std::min(eligible.size(), whole_members(pipeline.targets.fraction, eligible.size()));
+      for (std::size_t i = 0; i < count; ++i) targets.push_back(eligible[(target_rotation_ + i) % eligible.size()]);
+      if (!eligible.empty()) target_rotation_ = (target_rotation_ + count) % eligible.size();
+      break;
+    }
+  }
+  // Members whose acknowledgement is required are always sent to.
+  if (pipeline.reliability.kind == Reliability::Kind::subset)
+    for (const auto& name : pipeline.reliability.names) {
+      const int member = index_of(name);
+      if (std::find(targets.begin(), targets.end(), member) == targets.end()) targets.push_back(member);
+    }
+  return targets;
+}
+
+Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest& per_message, TimePoint now) {
+  now_ = now;
+  auto state = std::make_shared<Completion::State>();
+  Completion completion(state);
+  if (closed_) {
+    state->resolve(SendStatus::closed);
+    return completion;
+  }
+  const Manifest effective = per_message.merged_over(defaults_);
+  const CompiledPipeline& pipeline = compiled(effective);
+  if (payload.size() > (1u << 30)) throw std::invalid_argument("message larger than 1 GiB");
+  const std::vector<int> targets = resolve_targets(pipeline, effective);
+
+  // Whose acknowledgements count, and how many complete the send.
+  QuorumTracker::Requirement requirement;
+  switch (pipeline.reliability.kind) {
+    case Reliability::Kind::none: break;
+    case Reliability::Kind::all:
+      requirement.counted = targets;
+      requirement.needed = targets.size();
+      break;
+    case Reliability::Kind::subset:
+      for (const auto& name : pipeline.reliability.names)
+        for (std::size_t i = 0; i < members_.size(); ++i)
+          if (members_[i].name == name) requirement.counted.push_back(static_cast<int>(i));
+      requirement.needed = requirement.counted.size();
+      break;
+    case Reliability::Kind::fraction:
+      requirement.counted = targets;
+      requirement.needed = whole_members(pipeline.reliability.fraction, targets.size());
+      break;
+  }
+  std::vector<bool> reliable(members_.size(), false);
+  for (int member : requirement.counted)
+    if (!members_[member].down) reliable[member] = true;
+
+  const std::uint64_t message_id = next_message_id_++;
+  const std::uint32_t fragments =
+      payload.empty() ? 1 : static_cast<std::uint32_t>((payload.size() + pipeline.max_payload - 1) / pipeline.max_payload);
+  const TimePoint deadline = pipeline.deadline ? now + *pipeline.deadline : kNever;
+  quorum_.add(message_id, requirement, fragments, state, deadline, members_.size());
+  for (int member : requirement.counted)
+    if (members_[member].down) quorum_.on_member_failed(message_id, member);
+  if (deadline != kNever) arm_timer(deadline);
+
+  ++stats_.messages_sent;
+  stats_.bytes_sent += payload.size();
+  auto shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
+
+  auto enqueue = [&](Stream& stream, std::uint64_t mask) {
+    stream.backlog.push_back(Outgoing{message_id, shared_payload, pipeline.flags, mask, fragments});
+    pump(stream, now);
+  };
+  std::vector<int> sorted = targets;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int> everyone;
+  if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  if (group_stream_ >= 0 && sorted == everyone && !sorted.empty()) {
+    Stream& group = streams_[group_stream_];
+    std::uint64_t mask = 0;
+    for (std::size_t position = 0; position < group.window.receivers().size(); ++position)
+      if (reliable[group.window.receivers()[position]]) mask |= 1ull << position;
+    enqueue(group, mask);
+  } else {
+    for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
+  }
+  return completion;
+}
+
+void ChannelCore::pump(Stream& stream, TimePoint now) {
+  const Reliability reliability = reliability_defaults(defaults_);
+  const std::uint64_t window = reliability.window;
+  while (!stream.backlog.empty()) {
+    Outgoing& message = stream.backlog.front();
+    if (message.reliable_mask && stream.window.in_flight() >= window) return;
+    const std::optional<SocketAddress>& destination =
+        stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
+    const std::uint64_t sequence = stream.window.next_sequence();
+    if (message.next_fragment == 0) message.first_sequence = sequence;
+    const std::size_t length = message.payload->size();
+    const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
+    const std::size_t offset = std::size_t(size) * message.next_fragment;
+    const std::size_t chunk = message.fragment_count == 1 ? length : std::min<std::size_t>(size, length - offset);
+
+    wire::CommonHeader common;
+    common.flags = message.flags;
+    common.channel_id = channel_id_;
+    common.sender_id = sender_id_;
+    common.epoch = epoch_;
+    common.stream = stream.window.id();
+    wire::DataHeader data;
+    data.sequence = sequence;
+    data.forward_sequence = std::min(stream.window.forward_sequence(), message.first_sequence);
+    data.message_length = static_cast<std::uint32_t>(length);
+    data.fragment_index = message.next_fragment;
+    data.fragment_count = message.fragment_count;
+
+    SentPacket packet;
+    packet.message_id = message.message_id;
+    packet.first_sent = packet.last_sent = now;
+    packet.pending = message.reliable_mask;
+    std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
+    buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
+    const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
+    buffer.resize(bytes);
+    if (destination) output_.transmit(*destination, buffer);
+    ++stats_.packets_sent;
+
+    if (message.reliable_mask) {
+      for (std::size_t position = 0; position < stream.window.receivers().size(); ++position) {
+        if (!(message.reliable_mask & (1ull << position))) continue;
+        MemberState& member = members_[stream.window.receivers()[position]];
+        // A member's progress clock starts when it first has something outstanding.
+        if (stream.window.pending_for(static_cast<int>(position)) == 0) member.last_progress = now;
+        arm_timer(now + member.rtt.rto());
+        arm_timer(member.last_progress + reliability.member_timeout);
+      }
+    }
+    stream.window.record(std::move(packet));
+    if (++message.next_fragment == message.fragment_count) stream.backlog.pop_front();
+  }
+}
+
+void ChannelCore::on_datagram(std::span<const std::byte> datagram, const SocketAddress& source, TimePoint now) {
+  now_ = now;
+  ++stats_.packets_received;
+  wire::ParsedPacket packet;
+  const wire::ParseError error = wire::parse_packet(datagram, packet);
+  if (error != wire::ParseError::ok) {
+    if (error == wire::ParseError::bad_checksum) ++stats_.checksum_failures;
+    else ++stats_.malformed_dropped;
+    SPDLOG_DEBUG("dropped packet from {}: {}", source.to_string(), wire::to_string(error));
+    return;
+  }
+  if (packet.common.channel_id != channel_id_) {
+    ++stats_.malformed_dropped;
+    return;
+  }
+  if (packet.common.sender_id == sender_id_ && packet.common.epoch == epoch_) return;  // own multicast copy
+  switch (packet.common.type) {
+    case wire::PacketType::data: handle_data(packet, source, now); break;
+    case wire::PacketType::ack: handle_ack(packet, source, now); break;
+    case wire::PacketType::control:
+      output_.control(packet.control.subtype, packet.control.argument, packet.common.sender_id, source);
+      break;
+    default: ++stats_.malformed_dropped; break;
+  }
+}
+
+void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now) {
+  const auto& data = packet.data;
+  const std::uint16_t flags = packet.common.flags;
+  const auto key = std::make_pair(packet.common.sender_id, packet.common.stream);
+  auto it = inbound_.find(key);
+  if (it == inbound_.end() || it->second.epoch != packet.common.epoch) {
+    if (it != inbound_.end()) inbound_.erase(it);  // the sender restarted: a new epoch
+    it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence)).first;
+  }
+  InboundStream& stream = it->second;
+  stream.reply_to = source;
+  stream.checksummed = flags & TMC_FLAG_CHECKSUM;
+  if (flags & TMC_FLAG_ACK_REQUESTED) {
+    if (!stream.ack_pending) {
+      stream.ack_pending = true;
+      stream.oldest_unacked = now;
+      acks_due_.push_back(key);
+    }
+  }
+  std::vector<CompleteMessage> ready;
+  // The sender's forward point first: it may resolve gaps below this packet.
+  const auto gaps = stream.tracker.on_forward(data.forward_sequence);
+  for (const auto& gap : gaps) {
+    stats_.abandoned += gap.count;
+    output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
+  }
+  const auto arrival = stream.tracker.on_packet(data.sequence);
+  if (flags & TMC_FLAG_ACK_REQUESTED) {
+    const bool in_order = arrival == ReceiveTracker::Arrival::fresh && data.sequence + 1 == stream.tracker.cumulative();
+    if (!in_order || ++stream.unacked >= kAckEveryPackets) send_ack(stream, key.first, key.second, now);
+  }
+  switch (arrival) {
+    case ReceiveTracker::Arrival::duplicate:
+    case ReceiveTracker::Arrival::too_old:
+      ++stats_.duplicates_dropped;
+      break;
+    case ReceiveTracker::Arrival::late:
+      // Abandoned by the sender and arrived anyway: an unordered single-packet message is still
+      // worth delivering; anything else is stale.
+      if (data.fragment_count == 1 && !(flags & TMC_FLAG_ORDERED)) {
+        CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
+        ready.push_back(std::move(message));
+      } else {
+        ++stats_.stale_dropped;
+      }
+      break;
+    case ReceiveTracker::Arrival::fresh:
+      if (auto message = stream.reassembler.on_fragment(data, flags, packet.payload)) {
+        const std::uint64_t stale_before = stream.order.stale_dropped();
+        stream.order.on_complete(std::move(*message), stream.tracker.cumulative(), ready);
+        stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+      }
+      break;
+  }
+  stream.reassembler.discard_below(stream.tracker.cumulative());
+  const std::uint64_t stale_before = stream.order.stale_dropped();
+  stream.order.on_cumulative(stream.tracker.cumulative(), ready);
+  stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+  deliver_all(packet.common.sender_id, source, ready);
+}
+
+void ChannelCore::deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
+  if (messages.empty()) return;
+  std::string name;
+  for (const auto& member : members_)
+    if (member.sender_id == sender_id) name = member.name;
+  for (auto& complete : messages) {
+    Message message;
+    message.payload = std::move(complete.payload);
+    message.sender = name;
+    message.sender_id = sender_id;
+    std::memcpy(&message.source, &source.storage, sizeof message.source);
+    message.sequence = complete.first_sequence;
+    ++stats_.messages_delivered;
+    stats_.bytes_delivered += message.payload.size();
+    output_.deliver(std::move(message));
+  }
+}
+
+void ChannelCore::end_of_batch(TimePoint now) {
+  now_ = now;
+  for (const auto& key : acks_due_) {
+    auto it = inbound_.find(key);
+    if (it == inbound_.end() || !it->second.ack_pending) continue;
+    send_ack(it->second, key.first, key.second, now);
+  }
+  acks_due_.clear();
+}
+
+void ChannelCore::send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now) {
+  wire::CommonHeader common;
+  common.flags = stream.checksummed ? TMC_FLAG_CHECKSUM : 0;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = stream_id;
+  wire::AckFrame ack;
+  ack.acked_epoch = stream.epoch;
+  ack.ack_delay_us = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(now - stream.oldest_unacked).count());
+  stream.tracker.fill_ack(ack);
+  std::byte buffer[TMC_MAX_HEADER_SIZE];
+  const std::size_t size = wire::encode_ack(buffer, common, ack);
+  output_.transmit(stream.reply_to, std::span(buffer, size));
+  stream.ack_pending = false;
+  stream.unacked = 0;
+  ++stats_.acks_sent;
+}
+
+int ChannelCore::member_by_sender(std::uint32_t sender_id, const SocketAddress& source) {
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].sender_id == sender_id) return static_cast<int>(i);
+  // A peer that named itself differently (or not at all): recognise it by address and learn its id.
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].address && *members_[i].address == source) {
+      members_[i].sender_id = sender_id;
+      return static_cast<int>(i);
+    }
+  return -1;
+}
+
+void ChannelCore::handle_ack(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now) {
+  ++stats_.acks_received;
+  if (packet.ack.acked_epoch != epoch_) return;  // for an earlier incarnation of this sender
+  const int member = member_by_sender(packet.common.sender_id, source);
+  if (member < 0) return;
+  Stream* stream = nullptr;
+  if (packet.common.stream == kMemberStream) stream = &streams_[members_[member].unicast_stream];
+  else if (packet.common.stream == kGroupStream && group_stream_ >= 0) stream = &streams_[group_stream_];
+  if (!stream) return;
+  const int position = stream->window.position_of(member);
+  if (position < 0) return;
+  MemberState& state = members_[member];
+  if (state.down) {
+    SPDLOG_INFO("channel {:08x}: member {} is back", channel_id_, state.name);
+    state.down = false;
+  }
+  const std::uint64_t pending_before = stream->window.pending_for(position);
+  active_stream_ = stream;
+  stream->window.on_ack(position, packet.ack, now, *this);
+  if (stream->window.pending_for(position) < pending_before) state.last_progress = now;
+  const Duration threshold = std::max(state.rtt.smoothed() * 9 / 8, reliability_defaults(defaults_).min_rto);
+  stream->window.detect_losses(position, now, threshold, *this);
+  active_stream_ = nullptr;
+  pump(*stream, now);
+}
+
+void ChannelCore::on_acked(const SentPacket& packet, int member, const Duration* rtt) {
+  if (rtt) {
+    members_[member].rtt.on_sample(*rtt);
+    rtt_samples_.add(*rtt);
+  }
+  quorum_.on_fragment_acked(packet.message_id, member);
+}
+
+void ChannelCore::on_retransmit(SentPacket& packet, int member) {
+  const MemberState& state = members_[member];
+  if (!state.address || packet.bytes.empty()) return;
+  const std::uint16_t flags = wire::get_u16(packet.bytes.data() + TMC_OFF_FLAGS) | TMC_FLAG_RETRANSMIT;
+  const std::uint64_t sequence = wire::get_u64(packet.bytes.data() + TMC_OFF_SEQUENCE);
+  const std::uint64_t forward = active_stream_ ? std::min(active_stream_->window.forward_sequence(), sequence)
+                                               : wire::get_u64(packet.bytes.data() + TMC_OFF_FORWARD_SEQUENCE);
+  wire::patch_data_packet(packet.bytes, flags, forward);
+  output_.transmit(*state.address, packet.bytes);
+  packet.last_sent = now_;
+  ++packet.transmissions;
+  ++stats_.retransmissions;
+  ++stats_.packets_sent;
+  arm_timer(now_ + state.rtt.rto());
+}
+
+void ChannelCore::declare_down(int member, TimePoint now) {
+  MemberState& state = members_[member];
+  state.down = true;
+  SPDLOG_WARN("channel {:08x}: member {} acknowledged nothing for {} us: declared down", channel_id_, state.name,
+              std::chrono::duration_cast<std::chrono::microseconds>(now - state.last_progress).count());
+  for (auto& stream : streams_) {
+    const int position = stream.window.position_of(member);
+    if (position < 0) continue;
+    stream.window.abandon_receiver(position, [&](const SentPacket& packet) {
+      ++stats_.abandoned;
+      quorum_.on_member_failed(packet.message_id, member);
+    });
+    pump(stream, now);
+  }
+}
+
+void ChannelCore::on_timer(TimePoint now) {
+  now_ = now;
+  timer_deadline_ = kNever;
+  const Duration member_timeout = reliability_defaults(defaults_).member_timeout;
+  // Deadlines of unacknowledged messages.
+  for (std::uint64_t message_id : quorum_.expire(now)) {
+    for (auto& stream : streams_) {
+      stream.window.abandon_message(message_id);
+      pump(stream, now);
+    }
+  }
+  // Retransmission timeouts, with backoff (RFC 6298 5.5) per member that timed out.
+  for (auto& stream : streams_) {
+    active_stream_ = &stream;
+    auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
+    for (int position : stream.window.on_timer(now, rto, *this))
+      members_[stream.window.receivers()[position]].rtt.on_timeout();
+    active_stream_ = nullptr;
+  }
+  // Members that acknowledge nothing while data is outstanding.
+  for (std::size_t member = 0; member < members_.size(); ++member) {
+    if (members_[member].down) continue;
+    bool outstanding = false;
+    for (const auto& stream : streams_) {
+      const int position = stream.window.position_of(static_cast<int>(member));
+      if (position >= 0 && stream.window.pending_for(position)) outstanding = true;
+    }
+    if (!outstanding) continue;
+    if (now - members_[member].last_progress >= member_timeout) declare_down(static_cast<int>(member), now);
+    else arm_timer(members_[member].last_progress + member_timeout);
+  }
+  for (auto& stream : streams_) {
+    auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
+    arm_timer(stream.window.next_timeout(rto));
+  }
+  arm_timer(quorum_.next_deadline());
+}
+
+void ChannelCore::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address) {
+  std::optional<SocketAddress> destination;
+  for (const auto& member : members_)
+    if (member.name == member_or_address) destination = member.address;
+  if (!destination) destination = SocketAddress::parse(member_or_address);
+  if (!destination) throw std::invalid_argument("send_control: no member or address '" + member_or_address + "'");
+  wire::CommonHeader common;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  std::byte buffer[TMC_CONTROL_HEADER_SIZE];
+  const std::size_t size = wire::encode_control(buffer, common, wire::ControlFrame{subtype, argument});
+  output_.transmit(*destination, std::span(buffer, size));
+}
+
+void ChannelCore::close() {
+  closed_ = true;
+  quorum_.resolve_all(SendStatus::closed);
+  for (auto& stream : streams_) stream.backlog.clear();
+}
+
+std::size_t ChannelCore::backlog_messages() const {
+  std::size_t total = 0;
+  for (const auto& stream : streams_) total += stream.backlog.size();
+  return total;
+}
+
+Stats ChannelCore::stats() const {
+  Stats stats = stats_;
+  const std::uint64_t data_packets = stats.packets_sent - stats.acks_sent;
+  stats.loss_ratio = data_packets ? double(stats.retransmissions) / double(data_packets) : 0.0;
+  Duration smoothed{0};
+  int samples = 0;
+  for (const auto& member : members_)
+    if (member.rtt.has_sample()) {
+      smoothed += member.rtt.smoothed();
+      ++samples;
+    }
+  stats.smoothed_rtt = samples ? smoothed / samples : Duration::zero();
+  stats.rtt_p50 = rtt_samples_.percentile(0.5);
+  stats.rtt_p99 = rtt_samples_.percentile(0.99);
+  stats.rtt_p999 = rtt_samples_.percentile(0.999);
+  return stats;
+}
+
+std::string ChannelCore::plan() const {
+  const CompiledPipeline pipeline = compile_pipeline(defaults_);
+  std::string text;
+  char header[160];
+  std::snprintf(header, sizeof header, "channel %s (id %08x), %zu member(s)%s%s\n",
+                defaults_.channel.value_or("default").c_str(), channel_id_, members_.size(),
+                self_.empty() ? "" : ", self ", self_.c_str());
+  text += header;
+  text += "send pipeline:\n";
+  std::string targets = "targets: all members";
+  if (pipeline.targets.kind == Targets::Kind::subset) targets = "targets: named subset";
+  if (pipeline.targets.kind == Targets::Kind::fraction) targets = "targets: rotating fraction of the members";
+  text += "  1. " + targets + "\n";
+  int step = 2;
+  for (const auto& stage : pipeline.send_stages) text += "  " + std::to_string(step++) + ". " + stage + "\n";
+  if (group_address_)
+    text += "  " + std::to_string(step++) + ". transport: UDP to IP multicast group " + group_address_->to_string() +
+            " when a message targets every member (one send), else unicast fan-out; retransmissions unicast\n";
+  else
+    text += "  " + std::to_string(step++) + ". transport: UDP unicast fan-out, one sequence space per member\n";
+  text += "receive pipeline:\n  1. transport: UDP (batched receive)\n  2. parse + validate header (malformed: counted, dropped)\n";
+  step = 3;
+  for (const auto& stage : pipeline.receive_stages) text += "  " + std::to_string(step++) + ". " + stage + "\n";
+  text += "  " + std::to_string(step) + ". deliver (recv queue or handler)\n";
+  return text;
+}
+
+}  // namespace tmc::core

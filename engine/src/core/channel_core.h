@@ -1,0 +1,148 @@
+// The sans-IO heart of a channel: the manifest's pipeline applied to sends, received datagrams
+// and timer ticks, all with an explicit `now`. It performs no I/O and reads no clock; what it
+// wants done goes to its Output. The Channel binds it to a UDP socket and a thread; tests bind
+// it to a simulated network and a mock clock.
+//
+// Send:    targets -> streams (per-member sequence spaces, or the group stream over IP
+//          multicast) -> fragmentation -> error checking -> reliability (window, quorum) ->
+//          Output::transmit
+// Receive: parse + verify -> per-(sender, stream) duplicate filter / ack state -> reassembly ->
+//          ordering -> Output::deliver; acknowledgements at end_of_batch()
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/completion_state.h"
+#include "core/inbound_stream.h"
+#include "core/pipeline.h"
+#include "core/quorum_tracker.h"
+#include "core/rtt_estimator.h"
+#include "core/send_stream.h"
+#include "core/socket_address.h"
+#include "tmc/channel.h"
+#include "tmc/manifest.h"
+#include "wire/packet.h"
+
+namespace tmc::core {
+
+class ChannelCore : private SendStream::Events {
+ public:
+  struct Output {
+    virtual ~Output() = default;
+    virtual void transmit(const SocketAddress& to, std::span<const std::byte> packet) = 0;
+    virtual void deliver(Message&& message) = 0;
+    virtual void gap(const Gap&) {}
+    virtual void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
+                         const SocketAddress& source) {}
+  };
+
+  struct Config {
+    Manifest manifest;           // channel defaults
+    std::string self;            // member name of this endpoint, or ""
+    std::uint32_t channel_id = 0;  // 0: derived from manifest.channel
+    std::uint64_t random_seed = 0; // 0: from std::random_device
+  };
+
+  // Throws std::invalid_argument for a manifest the engine cannot realise.
+  ChannelCore(const Config& config, Output& output);
+
+  Completion send(std::span<const std::byte> payload, const Manifest& per_message, TimePoint now);
+  void on_datagram(std::span<const std::byte> datagram, const SocketAddress& source, TimePoint now);
+  void end_of_batch(TimePoint now);  // sends pending acknowledgements
+  void on_timer(TimePoint now);
+  TimePoint next_timer() const { return timer_deadline_; }
+
+  void update(const Manifest& manifest);
+  void add_member(const Member& member);
+  void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address);
+  void close();
+
+  Stats stats() const;
+  std::string plan() const;
+  const Manifest& manifest() const { return defaults_; }
+  std::uint32_t channel_id() const { return channel_id_; }
+  std::uint32_t sender_id() const { return sender_id_; }
+  std::uint32_t epoch() const { return epoch_; }
+  std::size_t pending_sends() const { return quorum_.size(); }
+  std::size_t backlog_messages() const;
+
+ private:
+  struct MemberState {
+    std::string name;
+    std::optional<SocketAddress> address;
+    std::uint32_t sender_id = 0;  // crc32c of the name; or learned from its packets
+    RttEstimator rtt;
+    bool down = false;
+    TimePoint last_progress{};
+    int unicast_stream = -1;  // index into streams_
+  };
+  struct Outgoing {
+    std::uint64_t message_id;
+    std::shared_ptr<const std::vector<std::byte>> payload;
+    std::uint16_t flags;
+    std::uint64_t reliable_mask;  // stream positions
+    std::uint32_t fragment_count;
+    std::uint32_t next_fragment = 0;
+    std::uint64_t first_sequence = 0;
+  };
+  struct Stream {
+    SendStream window;
+    std::optional<SocketAddress> destination;  // group address; unset for member streams
+    std::deque<Outgoing> backlog;
+  };
+
+  // SendStream::Events
+  void on_acked(const SentPacket& packet, int member, const Duration* rtt) override;
+  void on_retransmit(SentPacket& packet, int member) override;
+
+  void apply_manifest(const Manifest& manifest);
+  int add_member_state(const Member& member);
+  std::vector<int> resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest);
+  void pump(Stream& stream, TimePoint now);
+  void handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
+  void handle_ack(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
+  void deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages);
+  void send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now);
+  int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
+  void declare_down(int member, TimePoint now);
+  void arm_timer(TimePoint when) { timer_deadline_ = std::min(timer_deadline_, when); }
+  std::uint64_t random_sequence_start();
+  const CompiledPipeline& compiled(const Manifest& effective);
+
+  Output& output_;
+  std::mt19937_64 random_;
+  std::uint32_t channel_id_;
+  std::uint32_t sender_id_;
+  std::uint32_t epoch_;
+  std::string self_;
+  Manifest defaults_;
+  std::vector<MemberState> members_;
+  std::vector<Stream> streams_;  // member streams, then the group stream
+  int group_stream_ = -1;
+  std::optional<SocketAddress> group_address_;
+  std::map<std::pair<std::uint32_t, std::uint16_t>, InboundStream> inbound_;
+  std::vector<std::pair<std::uint32_t, std::uint16_t>> acks_due_;
+  QuorumTracker quorum_;
+  std::uint64_t next_message_id_ = 1;
+  std::size_t target_rotation_ = 0;
+  TimePoint timer_deadline_ = kNever;
+  TimePoint now_{};  // time of the event being processed
+  Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
+  bool closed_ = false;
+  std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
+  RttSamples rtt_samples_;
+  Stats stats_;
+  std::vector<std::byte> scratch_;
+};
+
+}  // namespace tmc::core

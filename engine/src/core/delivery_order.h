@@ -1,0 +1,40 @@
+// Receiver-side ordering of one inbound stream, decided per message from its wire flags:
+//   no TMC_FLAG_ORDERED                      deliver on completion (ordering: none)
+//   ORDERED + DROP_STALE, or ORDERED without
+//   ACK_REQUESTED (unreliable fifo)          deliver unless older than the latest ordered
+//                                            message delivered (the seed's fifo-drop-stale)
+//   ORDERED + ACK_REQUESTED (reliable fifo)  hold until every earlier sequence is received or
+//                                            abandoned (cumulative point passes it), then
+//                                            deliver in sequence order
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "core/reassembler.h"
+
+namespace tmc::core {
+
+class DeliveryOrder {
+ public:
+  enum class Verdict { delivered, held, stale };
+
+  // `out` receives messages to deliver now, in order.
+  Verdict on_complete(CompleteMessage&& message, std::uint64_t cumulative, std::vector<CompleteMessage>& out);
+  // The cumulative point moved: release held messages it now covers.
+  void on_cumulative(std::uint64_t cumulative, std::vector<CompleteMessage>& out);
+  std::size_t held() const { return held_.size(); }
+  std::uint64_t stale_dropped() const { return stale_dropped_; }
+
+ private:
+  bool is_stale(std::uint64_t first_sequence) const {
+    return last_ordered_.has_value() && first_sequence <= *last_ordered_;
+  }
+  std::optional<std::uint64_t> last_ordered_;  // first sequence of the latest ordered delivery
+  std::map<std::uint64_t, CompleteMessage> held_;
+  std::uint64_t stale_dropped_ = 0;
+};
+
+}  // namespace tmc::core

@@ -1,0 +1,29 @@
+// Receiver state for one (sender, epoch, stream): duplicate filter and ack state, reassembly,
+// ordering, and where acknowledgements go.
+#pragma once
+
+#include <cstdint>
+
+#include "core/clock.h"
+#include "core/delivery_order.h"
+#include "core/reassembler.h"
+#include "core/receive_tracker.h"
+#include "core/socket_address.h"
+
+namespace tmc::core {
+
+struct InboundStream {
+  InboundStream(std::uint32_t sender_epoch, std::uint64_t start) : epoch(sender_epoch), tracker(start) {}
+
+  std::uint32_t epoch;
+  ReceiveTracker tracker;
+  Reassembler reassembler;
+  DeliveryOrder order;
+  SocketAddress reply_to;         // source of the latest packet: where acks go
+  bool ack_pending = false;       // an ack-requesting packet arrived since the last ack
+  bool checksummed = false;       // acks carry a checksum when the data did
+  TimePoint oldest_unacked{};     // for the ack delay field
+  std::uint32_t unacked = 0;      // ack-requesting packets since the last ack
+};
+
+}  // namespace tmc::core

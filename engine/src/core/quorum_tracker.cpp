@@ -1,0 +1,72 @@
+#include "core/quorum_tracker.h"
+
+namespace tmc::core {
+
+void QuorumTracker::add(std::uint64_t message_id, const Requirement& requirement, std::uint32_t fragments,
+                        std::shared_ptr<Completion::State> completion, TimePoint deadline, std::size_t member_count) {
+  if (requirement.needed == 0) {
+    completion->resolve(SendStatus::delivered);
+    return;
+  }
+  if (requirement.counted.size() < requirement.needed) {
+    completion->resolve(SendStatus::failed);
+    return;
+  }
+  Pending pending;
+  pending.completion = std::move(completion);
+  pending.remaining.assign(member_count, kNotCounted);
+  for (int member : requirement.counted) pending.remaining[member] = fragments;
+  pending.needed = requirement.needed;
+  pending.counted = requirement.counted.size();
+  pending.deadline = deadline;
+  messages_.emplace(message_id, std::move(pending));
+}
+
+void QuorumTracker::finish(std::unordered_map<std::uint64_t, Pending>::iterator it, SendStatus status) {
+  auto completion = std::move(it->second.completion);
+  messages_.erase(it);
+  completion->resolve(status);
+}
+
+void QuorumTracker::on_fragment_acked(std::uint64_t message_id, int member) {
+  auto it = messages_.find(message_id);
+  if (it == messages_.end()) return;
+  auto& remaining = it->second.remaining[member];
+  if (remaining == kNotCounted || remaining == 0) return;
+  if (--remaining == 0 && ++it->second.acked >= it->second.needed) finish(it, SendStatus::delivered);
+}
+
+void QuorumTracker::on_member_failed(std::uint64_t message_id, int member) {
+  auto it = messages_.find(message_id);
+  if (it == messages_.end()) return;
+  auto& remaining = it->second.remaining[member];
+  if (remaining == kNotCounted || remaining == 0) return;
+  remaining = kNotCounted;
+  Pending& pending = it->second;
+  if (pending.counted - ++pending.failed < pending.needed) finish(it, SendStatus::failed);
+}
+
+std::vector<std::uint64_t> QuorumTracker::expire(TimePoint now) {
+  std::vector<std::uint64_t> expired;
+  for (auto it = messages_.begin(); it != messages_.end();) {
+    auto next = std::next(it);
+    if (it->second.deadline <= now) {
+      expired.push_back(it->first);
+      finish(it, SendStatus::expired);
+    }
+    it = next;
+  }
+  return expired;
+}
+
+void QuorumTracker::resolve_all(SendStatus status) {
+  while (!messages_.empty()) finish(messages_.begin(), status);
+}
+
+TimePoint QuorumTracker::next_deadline() const {
+  TimePoint next = kNever;
+  for (const auto& [id, pending] : messages_) next = std::min(next, pending.deadline);
+  return next;
+}
+
+}  // namespace tmc::core

@@ -1,0 +1,66 @@
+#include "core/reassembler.h"
+
+#include <cstring>
+
+namespace tmc::core {
+
+std::optional<CompleteMessage> Reassembler::on_fragment(const wire::DataHeader& header, std::uint16_t flags,
+                                                        std::span<const std::byte> payload) {
+  if (header.fragment_count == 1) {
+    CompleteMessage message;
+    message.first_sequence = header.sequence;
+    message.flags = flags;
+    message.payload.assign(payload.begin(), payload.end());
+    return message;
+  }
+  const std::uint64_t first = header.first_sequence();
+  auto [it, inserted] = partial_.try_emplace(first);
+  Partial& partial = it->second;
+  if (inserted) {
+    while (buffered_bytes_ + header.message_length > kMaxBufferedBytes && partial_.size() > 1) {
+      auto oldest = partial_.begin() == it ? std::next(partial_.begin()) : partial_.begin();
+      buffered_bytes_ -= oldest->second.buffer.size();
+      partial_.erase(oldest);
+      ++evicted_;
+    }
+    partial.message_length = header.message_length;
+    partial.fragment_count = header.fragment_count;
+    partial.flags = flags;
+    partial.have.assign(header.fragment_count, false);
+    partial.buffer.resize(header.message_length);
+    buffered_bytes_ += header.message_length;
+  } else if (partial.message_length != header.message_length || partial.fragment_count != header.fragment_count) {
+    ++inconsistent_;
+    return std::nullopt;
+  }
+  if (partial.have[header.fragment_index]) return std::nullopt;
+  partial.have[header.fragment_index] = true;
+  const std::size_t offset =
+      std::size_t(wire::fragment_size(header.message_length, header.fragment_count)) * header.fragment_index;
+  if (!payload.empty()) std::memcpy(partial.buffer.data() + offset, payload.data(), payload.size());
+  if (++partial.received < partial.fragment_count) return std::nullopt;
+  CompleteMessage message;
+  message.first_sequence = first;
+  message.fragment_count = partial.fragment_count;
+  message.flags = partial.flags;
+  message.payload = std::move(partial.buffer);
+  buffered_bytes_ -= message.payload.size();
+  partial_.erase(it);
+  return message;
+}
+
+std::size_t Reassembler::discard_below(std::uint64_t sequence) {
+  std::size_t dropped = 0;
+  for (auto it = partial_.begin(); it != partial_.end() && it->first < sequence;) {
+    if (it->first + it->second.fragment_count <= sequence) {
+      buffered_bytes_ -= it->second.buffer.size();
+      it = partial_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
+}  // namespace tmc::core

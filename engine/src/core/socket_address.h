@@ -1,0 +1,39 @@
+// An IPv4/IPv6 UDP address with value semantics, parsed from "host:port" / "[v6]:port".
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace tmc::core {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  static std::optional<SocketAddress> parse(const std::string& text);  // numeric host only
+  static SocketAddress from(const sockaddr* address, socklen_t length);
+  static SocketAddress ipv4(std::uint32_t host_order_address, std::uint16_t port);
+
+  int family() const { return storage.ss_family; }
+  std::uint16_t port() const;
+  void set_port(std::uint16_t port);
+  bool is_multicast() const;
+  bool is_unspecified() const;  // 0.0.0.0 / ::
+  const sockaddr* raw() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  std::string to_string() const;
+
+  bool operator==(const SocketAddress& other) const;
+  bool operator!=(const SocketAddress& other) const { return !(*this == other); }
+};
+
+struct SocketAddressHash {
+  std::size_t operator()(const SocketAddress& address) const;
+};
+
+}  // namespace tmc::core

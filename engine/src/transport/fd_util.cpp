@@ -1,0 +1,42 @@
+#include "transport/fd_util.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace tmc::transport {
+
+int engine_fd_floor() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 256;
+  // Keep clear of the low numbers applications use, leave room below the limit for our own.
+  const rlim_t top = limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : limit.rlim_cur;
+  return static_cast<int>(std::clamp<rlim_t>(top - top / 4, 16, 1 << 20));
+}
+
+int make_engine_fd(int fd) {
+  if (fd < 0) return -1;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, engine_fd_floor());
+  if (high < 0) high = fcntl(fd, F_DUPFD_CLOEXEC, 3);  // fd table nearly full: at least CLOEXEC
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return high;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+}  // namespace tmc::transport

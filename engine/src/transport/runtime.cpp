@@ -1,0 +1,96 @@
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <vector>
+
+#include "transport/runtime_impl.h"
+
+namespace tmc {
+
+Runtime::Impl::Impl() {
+  epoll_ = transport::UniqueFd(transport::make_engine_fd(::epoll_create1(EPOLL_CLOEXEC)));
+  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  wake_ = transport::UniqueFd(transport::make_engine_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
+  if (!wake_) throw std::system_error(errno, std::generic_category(), "eventfd");
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_.get();
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &event);
+  thread_ = std::thread([this] { run(); });
+}
+
+Runtime::Impl::~Impl() {
+  stopping_ = true;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof one);
+  if (thread_.joinable()) {
+    if (on_runtime_thread()) thread_.detach();
+    else thread_.join();
+  }
+}
+
+void Runtime::Impl::add(int fd, std::uint32_t events, Handler handler) {
+  {
+    std::lock_guard lock(handlers_mutex_);
+    handlers_[fd] = std::make_shared<Handler>(std::move(handler));
+  }
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+}
+
+void Runtime::Impl::remove(int fd) {
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  if (on_runtime_thread()) {
+    std::lock_guard lock(handlers_mutex_);
+    handlers_.erase(fd);
+    return;
+  }
+  std::lock_guard dispatch(dispatch_mutex_);  // wait for a running handler to finish
+  std::lock_guard lock(handlers_mutex_);
+  handlers_.erase(fd);
+}
+
+void Runtime::Impl::run() {
+  constexpr int kEvents = 64;
+  epoll_event events[kEvents];
+  while (!stopping_) {
+    const int ready = ::epoll_wait(epoll_.get(), events, kEvents, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    std::lock_guard dispatch(dispatch_mutex_);
+    for (int i = 0; i < ready && !stopping_; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_.get()) {
+        std::uint64_t count;
+        [[maybe_unused]] auto got = ::read(wake_.get(), &count, sizeof count);
+        continue;
+      }
+      std::shared_ptr<Handler> handler;
+      {
+        std::lock_guard lock(handlers_mutex_);
+        auto it = handlers_.find(fd);
+        if (it == handlers_.end()) continue;
+        handler = it->second;
+      }
+      (*handler)(events[i].events);
+    }
+  }
+}
+
+Runtime::Runtime() : impl_(std::make_unique<Impl>()) {}
+Runtime::~Runtime() = default;
+
+std::shared_ptr<Runtime> Runtime::default_instance() {
+  static std::shared_ptr<Runtime> instance = std::make_shared<Runtime>();
+  return instance;
+}
+
+}  // namespace tmc

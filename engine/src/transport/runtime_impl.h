@@ -1,0 +1,43 @@
+// Runtime::Impl — the engine's event loop: one thread, one epoll set, engine-owned fds only
+// (all high-numbered and close-on-exec; see fd_util.h — the reason the loop is ours and not
+// Asio's, whose reactor fds cannot be placed).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "tmc/channel.h"
+#include "transport/fd_util.h"
+
+namespace tmc {
+
+struct Runtime::Impl {
+  using Handler = std::function<void(std::uint32_t epoll_events)>;
+
+  Impl();
+  ~Impl();
+
+  // Watches `fd` for `events` (EPOLLIN...). The handler runs on the runtime thread.
+  void add(int fd, std::uint32_t events, Handler handler);
+  // Stops watching `fd`. When it returns, the fd's handler is not running and will not run
+  // again (unless called from the runtime thread itself, where that holds trivially).
+  void remove(int fd);
+  bool on_runtime_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  void run();
+  transport::UniqueFd epoll_;
+  transport::UniqueFd wake_;
+  std::mutex handlers_mutex_;   // guards handlers_
+  std::mutex dispatch_mutex_;   // held while handlers run
+  std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace tmc

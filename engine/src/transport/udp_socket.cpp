@@ -1,0 +1,138 @@
+#include "transport/udp_socket.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace tmc::transport {
+namespace {
+constexpr int kSocketBuffer = 8 << 20;  // absorbs bursts of a full window at datacenter rates
+
+void set_option(int fd, int level, int name, int value) { ::setsockopt(fd, level, name, &value, sizeof value); }
+}  // namespace
+
+UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family()) {
+  int fd = ::socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  fd = make_engine_fd(fd);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
+  fd_ = UniqueFd(fd);
+  set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  // SO_*BUFFORCE works as root and ignores rmem_max; fall back to the capped variant.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+    set_option(fd, SOL_SOCKET, SO_RCVBUF, kSocketBuffer);
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
+    set_option(fd, SOL_SOCKET, SO_SNDBUF, kSocketBuffer);
+  if (local.is_multicast()) set_option(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+  if (family_ == AF_INET) set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);
+  if (::bind(fd, local.raw(), local.length) != 0)
+    throw std::system_error(errno, std::generic_category(), "bind " + local.to_string());
+
+  out_offsets_.resize(kBatch);
+  out_lengths_.resize(kBatch);
+  out_destinations_.resize(kBatch);
+}
+
+core::SocketAddress UdpSocket::local_address() const {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&storage), &length);
+  return core::SocketAddress::from(reinterpret_cast<sockaddr*>(&storage), length);
+}
+
+void UdpSocket::join_group(const core::SocketAddress& group) {
+  if (group.family() == AF_INET) {
+    ip_mreqn request{};
+    request.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(&group.storage)->sin_addr;
+    request.imr_address.s_addr = htonl(INADDR_ANY);
+    if (::setsockopt(fd_.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) != 0)
+      throw std::system_error(errno, std::generic_category(), "IP_ADD_MEMBERSHIP " + group.to_string());
+  } else {
+    ipv6_mreq request{};
+    request.ipv6mr_multiaddr = reinterpret_cast<const sockaddr_in6*>(&group.storage)->sin6_addr;
+    if (::setsockopt(fd_.get(), IPPROTO_IPV6, IPV6_JOIN_GROUP, &request, sizeof request) != 0)
+      throw std::system_error(errno, std::generic_category(), "IPV6_JOIN_GROUP " + group.to_string());
+  }
+}
+
+void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> packet) {
+  if (packet.size() > kMaxDatagram) return;
+  if (out_count_ == kBatch) flush();
+  const std::size_t offset = out_count_ == 0 ? 0 : out_offsets_[out_count_ - 1] + out_lengths_[out_count_ - 1];
+  if (out_buffer_.size() < offset + packet.size()) out_buffer_.resize(offset + packet.size());
+  std::memcpy(out_buffer_.data() + offset, packet.data(), packet.size());
+  out_offsets_[out_count_] = offset;
+  out_lengths_[out_count_] = packet.size();
+  out_destinations_[out_count_] = to;
+  ++out_count_;
+}
+
+std::size_t UdpSocket::flush() {
+  std::size_t failed = 0;
+  std::size_t done = 0;
+  mmsghdr headers[kBatch];
+  iovec iov[kBatch];
+  while (done < out_count_) {
+    const std::size_t count = out_count_ - done;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t slot = done + i;
+      iov[i] = {out_buffer_.data() + out_offsets_[slot], out_lengths_[slot]};
+      headers[i] = {};
+      headers[i].msg_hdr.msg_name = const_cast<sockaddr*>(out_destinations_[slot].raw());
+      headers[i].msg_hdr.msg_namelen = out_destinations_[slot].length;
+      headers[i].msg_hdr.msg_iov = &iov[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int sent = ::sendmmsg(fd_.get(), headers, static_cast<unsigned>(count), MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      // The failing datagram is dropped (the reliability layer recovers it); go on with the rest.
+      ++failed;
+      ++done;
+      continue;
+    }
+    done += static_cast<std::size_t>(sent);
+  }
+  out_count_ = 0;
+  return failed;
+}
+
+std::size_t UdpSocket::receive_batch(
+    const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram) {
+  struct Buffers {
+    std::vector<std::byte> data = std::vector<std::byte>(kBatch * kMaxDatagram);
+    mmsghdr headers[kBatch];
+    iovec iov[kBatch];
+    sockaddr_storage sources[kBatch];
+  };
+  thread_local Buffers buffers;
+  auto& buffer = buffers.data;
+  auto* headers = buffers.headers;
+  auto* iov = buffers.iov;
+  auto* sources = buffers.sources;
+  for (std::size_t i = 0; i < kBatch; ++i) {
+    iov[i] = {buffer.data() + i * kMaxDatagram, kMaxDatagram};
+    headers[i] = {};
+    headers[i].msg_hdr.msg_name = &sources[i];
+    headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    headers[i].msg_hdr.msg_iov = &iov[i];
+    headers[i].msg_hdr.msg_iovlen = 1;
+  }
+  int received;
+  do received = ::recvmmsg(fd_.get(), headers, kBatch, MSG_DONTWAIT, nullptr);
+  while (received < 0 && errno == EINTR);
+  if (received <= 0) return 0;
+  for (int i = 0; i < received; ++i) {
+    const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]),
+                                                  headers[i].msg_hdr.msg_namelen);
+    if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet
+    on_datagram(std::span(buffer.data() + i * kMaxDatagram, headers[i].msg_len), source);
+  }
+  return static_cast<std::size_t>(received);
+}
+
+}  // namespace tmc::transport

@@ -1,0 +1,49 @@
+// The UDP transport of a channel: one nonblocking socket, batched receive (recvmmsg) and
+// batched send (sendmmsg), IP multicast membership.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/socket_address.h"
+#include "transport/fd_util.h"
+
+namespace tmc::transport {
+
+class UdpSocket {
+ public:
+  static constexpr std::size_t kBatch = 64;               // datagrams per recvmmsg/sendmmsg
+  static constexpr std::size_t kMaxDatagram = 64 * 1024;  // UDP payload limit
+
+  // Binds to `local` (port 0: ephemeral). Throws std::system_error.
+  explicit UdpSocket(const core::SocketAddress& local);
+  int fd() const { return fd_.get(); }
+  core::SocketAddress local_address() const;
+  void join_group(const core::SocketAddress& group);  // IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP
+
+  // Queues a datagram; flush() sends everything queued with sendmmsg.
+  void queue(const core::SocketAddress& to, std::span<const std::byte> packet);
+  // Returns datagrams that could not be sent (socket buffer full or error); they are dropped.
+  std::size_t flush();
+  std::size_t queued() const { return out_count_; }
+
+  // Receives up to kBatch datagrams; calls `on_datagram` for each. Returns how many arrived
+  // (0 when the socket is drained).
+  std::size_t receive_batch(const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram);
+
+ private:
+  UniqueFd fd_;
+  int family_;
+  // Send queue: packets appended to one arena. (Receive buffers are per thread: every socket
+  // of a runtime is read by its one thread.)
+  std::vector<std::byte> out_buffer_;
+  std::vector<std::size_t> out_offsets_, out_lengths_;
+  std::vector<core::SocketAddress> out_destinations_;
+  std::size_t out_count_ = 0;
+};
+
+}  // namespace tmc::transport

@@ -1,0 +1,324 @@
+// Channel core over the simulated network: property tests (100k messages through loss,
+// duplication and reordering) and quorum completion.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+
+#include "sim_network.h"
+#include "wire/crc32c.h"
+
+namespace tmc::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Payload: u64 counter, then filler derived from it, then a CRC32C of the rest, so a receiver
+// can tell a corrupted payload from a good one without trusting the transport.
+std::vector<std::byte> make_payload(std::uint64_t counter, std::size_t size = 32) {
+  std::vector<std::byte> payload(std::max<std::size_t>(size, 12));
+  std::memcpy(payload.data(), &counter, 8);
+  for (std::size_t i = 8; i + 4 < payload.size(); ++i) payload[i] = std::byte((counter * 31 + i) & 0xFF);
+  const std::uint32_t crc = wire::crc32c(payload.data(), payload.size() - 4);
+  std::memcpy(payload.data() + payload.size() - 4, &crc, 4);
+  return payload;
+}
+bool payload_intact(const std::vector<std::byte>& payload) {
+  if (payload.size() < 12) return false;
+  std::uint32_t crc;
+  std::memcpy(&crc, payload.data() + payload.size() - 4, 4);
+  return crc == wire::crc32c(payload.data(), payload.size() - 4);
+}
+std::uint64_t counter_of(const std::vector<std::byte>& payload) {
+  std::uint64_t counter;
+  std::memcpy(&counter, payload.data(), 8);
+  return counter;
+}
+
+struct Mode {
+  const char* name;
+  Ordering ordering;
+  bool reliable;
+};
+
+struct PropertyCase {
+  Mode mode;
+  double loss;
+};
+
+class ChannelCoreProperty : public ::testing::TestWithParam<PropertyCase> {};
+
+constexpr std::uint64_t kMessages = 100000;
+
+TEST_P(ChannelCoreProperty, DeliveryGuaranteesHoldUnderFaults) {
+  const auto [mode, loss] = GetParam();
+  FaultConfig faults{.drop = loss, .duplicate = 0.02, .reorder = 0.05, .corrupt = mode.reliable ? 0.0 : 0.01,
+                     .seed = 42, .reorder_depth = 6};
+  SimNetwork network(faults);
+  Manifest base{.ordering = mode.ordering, .error_checking = ErrorChecking::crc32c};
+  if (mode.reliable) base.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s};
+  const Manifest manifest = SimNetwork::group_manifest(2, base);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+
+  std::vector<Completion> completions;
+  completions.reserve(kMessages);
+  // Send in bursts so the simulation interleaves sending with acknowledgements.
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    completions.push_back(sender.core->send(make_payload(i), {}, network.now()));
+    if (i % 512 == 511) network.advance(100us);
+  }
+  for (int round = 0; round < 20000 && sender.core->pending_sends() > 0; ++round) network.advance(1ms);
+  network.flush_reordered();
+  network.advance(10ms);
+
+  std::set<std::uint64_t> seen;
+  std::uint64_t previous = 0;
+  bool first = true;
+  std::uint64_t out_of_order = 0;
+  for (const auto& message : receiver.delivered) {
+    ASSERT_TRUE(payload_intact(message.payload)) << "corrupted payload delivered";
+    const std::uint64_t counter = counter_of(message.payload);
+    ASSERT_TRUE(seen.insert(counter).second) << "duplicate delivery of " << counter;
+    if (!first && counter < previous) ++out_of_order;
+    previous = counter;
+    first = false;
+  }
+  if (mode.reliable) {
+    EXPECT_EQ(seen.size(), kMessages) << "reliable: every message exactly once";
+    for (const auto& completion : completions) ASSERT_EQ(completion.status(), SendStatus::delivered);
+  } else {
+    EXPECT_LE(seen.size(), kMessages);
+    if (loss == 0 && faults.corrupt == 0) EXPECT_EQ(seen.size(), kMessages);
+    for (const auto& completion : completions) ASSERT_EQ(completion.status(), SendStatus::delivered);
+  }
+  if (mode.ordering != Ordering::none) EXPECT_EQ(out_of_order, 0u) << "ordered delivery went backwards";
+  if (loss > 0 && mode.reliable) EXPECT_GT(sender.core->stats().retransmissions, 0u);
+  if (!mode.reliable && loss > 0) EXPECT_LT(seen.size(), kMessages);
+}
+
+std::vector<PropertyCase> property_cases() {
+  const Mode modes[] = {{"reliable_fifo", Ordering::fifo, true},
+                        {"reliable_none", Ordering::none, true},
+                        {"unreliable_none", Ordering::none, false},
+                        {"unreliable_fifo_drop_stale", Ordering::fifo_drop_stale, false}};
+  std::vector<PropertyCase> cases;
+  for (const auto& mode : modes)
+    for (double loss : {0.0, 0.01, 0.10, 0.30}) cases.push_back({mode, loss});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, ChannelCoreProperty, ::testing::ValuesIn(property_cases()),
+                         [](const auto& info) {
+                           return std::string(info.param.mode.name) + "_loss" +
+                                  std::to_string(static_cast<int>(info.param.loss * 100));
+                         });
+
+TEST(ChannelCore, UnreliableCorruptionIsCaughtByCrc32c) {
+  SimNetwork network(FaultConfig{.corrupt = 0.2, .seed = 7});
+  const Manifest manifest = SimNetwork::group_manifest(2, {.error_checking = ErrorChecking::crc32c});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  for (std::uint64_t i = 0; i < 5000; ++i) sender.core->send(make_payload(i, 200), {}, network.now());
+  network.advance(10ms);
+  for (const auto& message : receiver.delivered) ASSERT_TRUE(payload_intact(message.payload));
+  EXPECT_GT(receiver.core->stats().checksum_failures, 500u);
+  EXPECT_LT(receiver.delivered.size(), 5000u);
+}
+
+TEST(ChannelCore, LargeMessagesAreFragmentedAndReassembled) {
+  SimNetwork network(FaultConfig{.drop = 0.05, .reorder = 0.05, .seed = 3});
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.ordering = Ordering::fifo, .reliability = Reliability{.kind = Reliability::Kind::all}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  std::vector<std::size_t> sizes = {0, 1, 1413, 1414, 1415, 100000, 16u << 20};
+  std::vector<Completion> completions;
+  for (std::size_t i = 0; i < sizes.size(); ++i) completions.push_back(sender.core->send(make_payload(i, sizes[i]), {}, network.now()));
+  for (int round = 0; round < 5000 && sender.core->pending_sends() > 0; ++round) network.advance(1ms);
+  ASSERT_EQ(receiver.delivered.size(), sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(counter_of(receiver.delivered[i].payload), i);
+    EXPECT_EQ(receiver.delivered[i].payload.size(), std::max<std::size_t>(sizes[i], 12));
+    EXPECT_TRUE(payload_intact(receiver.delivered[i].payload));
+    EXPECT_EQ(completions[i].status(), SendStatus::delivered);
+  }
+}
+
+Manifest quorum_manifest(Reliability reliability) {
+  reliability.member_timeout = 50ms;
+  return SimNetwork::group_manifest(4, {.ordering = Ordering::fifo, .reliability = reliability});
+}
+
+TEST(ChannelCore, FractionQuorumCompletesWithOneMemberDown) {
+  SimNetwork network;
+  const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::fraction, .fraction = 0.67});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  network.add_node(manifest, "n1", 2);
+  network.add_node(manifest, "n2", 3);
+  auto& third = network.add_node(manifest, "n3", 4);
+  third.down = true;
+  std::vector<Completion> completions;
+  for (int i = 0; i < 100; ++i) completions.push_back(sender.core->send(make_payload(i), {}, network.now()));
+  network.advance(1ms);  // far less than the member timeout
+  for (const auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  EXPECT_EQ(network.node(1).delivered.size(), 100u);
+  EXPECT_EQ(network.node(2).delivered.size(), 100u);
+  EXPECT_TRUE(third.delivered.empty());
+}
+
+TEST(ChannelCore, FractionQuorumWaitsForTheSecondAck) {
+  SimNetwork network;
+  const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::fraction, .fraction = 0.67});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& n1 = network.add_node(manifest, "n1", 2);
+  auto& n2 = network.add_node(manifest, "n2", 3);
+  network.add_node(manifest, "n3", 4);
+  n1.down = true;
+  n2.down = true;
+  Completion completion = sender.core->send(make_payload(1), {}, network.now());
+  network.advance(2ms);
+  EXPECT_EQ(completion.status(), SendStatus::pending) << "one ack of the two needed";
+  n2.down = false;
+  network.advance(5ms);  // retransmission reaches n2
+  EXPECT_EQ(completion.status(), SendStatus::delivered);
+}
+
+TEST(ChannelCore, NamedSubsetWaitsForExactlyThoseMembers) {
+  SimNetwork network;
+  const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::subset, .names = {"n1", "n3"}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  network.add_node(manifest, "n1", 2);
+  auto& n2 = network.add_node(manifest, "n2", 3);
+  auto& n3 = network.add_node(manifest, "n3", 4);
+  n3.down = true;
+  Completion first = sender.core->send(make_payload(1), {}, network.now());
+  network.advance(3ms);
+  EXPECT_EQ(first.status(), SendStatus::pending) << "n1 and n2 acked, n3 has not";
+  n3.down = false;
+  network.advance(10ms);
+  EXPECT_EQ(first.status(), SendStatus::delivered);
+
+  n2.down = true;  // not in the subset: must not matter
+  Completion second = sender.core->send(make_payload(2), {}, network.now());
+  network.advance(1ms);
+  EXPECT_EQ(second.status(), SendStatus::delivered);
+}
+
+TEST(ChannelCore, AllFailsWhenAMemberStaysDown) {
+  SimNetwork network;
+  const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::all});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  network.add_node(manifest, "n1", 2);
+  network.add_node(manifest, "n2", 3);
+  auto& n3 = network.add_node(manifest, "n3", 4);
+  n3.down = true;
+  Completion completion = sender.core->send(make_payload(1), {}, network.now());
+  network.advance(20ms);
+  EXPECT_EQ(completion.status(), SendStatus::pending);
+  network.advance(100ms);  // past the 50 ms member timeout
+  EXPECT_EQ(completion.status(), SendStatus::failed);
+  // The member comes back: its first ack revives it and later sends complete again.
+  n3.down = false;
+  Completion later = sender.core->send(make_payload(2), {}, network.now());
+  network.advance(5ms);
+  // n3 was down at send time, so `all` cannot be met for this message...
+  EXPECT_EQ(later.status(), SendStatus::failed);
+  network.advance(5ms);
+  Completion after_revival = sender.core->send(make_payload(3), {}, network.now());
+  network.advance(5ms);
+  // ...but its ack of message 2 revived it, so message 3 completes.
+  EXPECT_EQ(after_revival.status(), SendStatus::delivered);
+}
+
+TEST(ChannelCore, DeadlineExpiresUnackedMessage) {
+  SimNetwork network;
+  const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::all});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  network.add_node(manifest, "n1", 2);
+  network.add_node(manifest, "n2", 3);
+  auto& n3 = network.add_node(manifest, "n3", 4);
+  n3.down = true;
+  Completion completion = sender.core->send(make_payload(1), {.deadline = 5ms}, network.now());
+  network.advance(10ms);
+  EXPECT_EQ(completion.status(), SendStatus::expired);
+}
+
+TEST(ChannelCore, PerMessageManifestOverridesChannelDefaults) {
+  SimNetwork network(FaultConfig{.drop = 0.5, .seed = 11});
+  const Manifest manifest = SimNetwork::group_manifest(2, {.ordering = Ordering::none});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  const Manifest reliable{.reliability = Reliability{.kind = Reliability::Kind::all}};
+  std::vector<Completion> completions;
+  for (int i = 0; i < 200; ++i) completions.push_back(sender.core->send(make_payload(i), i % 2 ? reliable : Manifest{}, network.now()));
+  network.advance(200ms);
+  std::set<std::uint64_t> odd_seen;
+  for (const auto& message : receiver.delivered)
+    if (counter_of(message.payload) % 2) odd_seen.insert(counter_of(message.payload));
+  EXPECT_EQ(odd_seen.size(), 100u) << "every reliable (odd) message arrives despite 50% loss";
+  EXPECT_LT(receiver.delivered.size(), 200u) << "unreliable (even) ones are lost at 50%";
+}
+
+TEST(ChannelCore, UpdateChangesDefaultsForLaterMessages) {
+  SimNetwork network;
+  const Manifest manifest = SimNetwork::group_manifest(2);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  sender.core->send(make_payload(1), {}, network.now());
+  network.advance(1ms);
+  EXPECT_EQ(receiver.core->stats().checksum_failures, 0u);
+  sender.core->update({.error_checking = ErrorChecking::crc32c});
+  EXPECT_EQ(sender.core->manifest().error_checking, ErrorChecking::crc32c);
+  EXPECT_NE(sender.core->plan().find("crc32c"), std::string::npos);
+  sender.core->send(make_payload(2), {}, network.now());
+  network.advance(1ms);
+  EXPECT_EQ(receiver.delivered.size(), 2u);
+}
+
+TEST(ChannelCore, TargetsSubsetAndFraction) {
+  SimNetwork network;
+  const Manifest manifest = SimNetwork::group_manifest(4);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  for (int i = 1; i < 4; ++i) network.add_node(manifest, "n" + std::to_string(i), 1 + i);
+  sender.core->send(make_payload(1), {.targets = Targets{.kind = Targets::Kind::subset, .names = {"n2"}}}, network.now());
+  network.advance(1ms);
+  EXPECT_EQ(network.node(1).delivered.size(), 0u);
+  EXPECT_EQ(network.node(2).delivered.size(), 1u);
+  EXPECT_EQ(network.node(3).delivered.size(), 0u);
+  for (int i = 0; i < 30; ++i)
+    sender.core->send(make_payload(2), {.targets = Targets{.kind = Targets::Kind::fraction, .fraction = 0.34}}, network.now());
+  network.advance(1ms);
+  // 30 messages to one member each, rotating: 10 apiece.
+  EXPECT_EQ(network.node(1).delivered.size(), 10u);
+  EXPECT_EQ(network.node(2).delivered.size(), 11u);
+  EXPECT_EQ(network.node(3).delivered.size(), 10u);
+}
+
+TEST(ChannelCore, UnsupportedFeaturesFailClearly) {
+  SimNetwork network;
+  EXPECT_THROW(network.add_node(SimNetwork::group_manifest(2, {.ordering = Ordering::total}), "n0", 1),
+               std::invalid_argument);
+  const Manifest manifest = SimNetwork::group_manifest(2);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  EXPECT_THROW(sender.core->send(make_payload(1), {.targets = Targets{.kind = Targets::Kind::subset, .names = {"nobody"}}},
+                                 network.now()),
+               std::invalid_argument);
+  EXPECT_THROW(sender.core->update({.congestion_control = CongestionControl{.algorithm = "warp-drive"}}),
+               std::invalid_argument);
+}
+
+TEST(ChannelCore, MalformedPacketsAreCountedAndDropped) {
+  SimNetwork network;
+  const Manifest manifest = SimNetwork::group_manifest(2);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  const auto from = *core::SocketAddress::parse("10.0.0.9:1");
+  std::vector<std::byte> junk(100, std::byte{0x54});
+  receiver.core->on_datagram(junk, from, network.now());
+  receiver.core->on_datagram({}, from, network.now());
+  EXPECT_EQ(receiver.core->stats().malformed_dropped, 2u);
+  EXPECT_TRUE(receiver.delivered.empty());
+}
+
+}  // namespace
+}  // namespace tmc::test
