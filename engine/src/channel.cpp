@@ -86,9 +86,9 @@ struct Channel::Impl : core::ChannelCore::Output {
     ::timerfd_settime(timer.get(), 0, &spec, nullptr);
   }
 
-  void receive_from(transport::UdpSocket& from) {
-    std::unique_lock lock(mutex);
-    const TimePoint now = Clock::now();
+  // Feeds everything waiting on `from` to the core (at most 16 batches, so timers and other
+  // channels get their turn). Under `mutex`.
+  void drain(transport::UdpSocket& from, TimePoint now) {
     auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
       if (faults) {
         faults->process(datagram, source.storage, [&](std::span<const std::byte> packet, const sockaddr_storage& s) {
@@ -98,9 +98,14 @@ struct Channel::Impl : core::ChannelCore::Output {
         core->on_datagram(datagram, source, now);
       }
     };
-    // Bounded: at most 16 batches per wake-up so timers and other channels get their turn.
     for (int batch = 0; batch < 16; ++batch)
       if (from.receive_batch(feed) < transport::UdpSocket::kBatch) break;
+  }
+
+  void receive_from(transport::UdpSocket& from) {
+    std::unique_lock lock(mutex);
+    const TimePoint now = Clock::now();
+    drain(from, now);
     core->end_of_batch(now);
     after_core();
     dispatch(lock);
@@ -112,12 +117,16 @@ struct Channel::Impl : core::ChannelCore::Output {
     std::unique_lock lock(mutex);
     armed = core::kNever;
     const TimePoint now = Clock::now();
+    // Acknowledgements that already arrived count before any timeout is judged (the thread may
+    // have been descheduled for longer than an RTO).
+    drain(*socket, now);
+    if (group_socket) drain(*group_socket, now);
     if (faults && faults->held()) {
       faults->flush([&](std::span<const std::byte> packet, const sockaddr_storage& s) {
         core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), sizeof s), now);
       });
-      core->end_of_batch(now);
     }
+    core->end_of_batch(now);
     if (core->next_timer() <= now) core->on_timer(now);
     after_core();
     dispatch(lock);

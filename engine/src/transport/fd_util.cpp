@@ -12,9 +12,12 @@ namespace tmc::transport {
 int engine_fd_floor() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 256;
-  // Keep clear of the low numbers applications use, leave room below the limit for our own.
-  const rlim_t top = limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : limit.rlim_cur;
-  return static_cast<int>(std::clamp<rlim_t>(top - top / 4, 16, 1 << 20));
+  // Keep clear of the low numbers applications use and leave room below the limit for our own,
+  // but stay below kMaxFloor: the kernel sizes a process's fd table by its highest fd, so a
+  // floor near a 1M limit would cost megabytes per process.
+  constexpr rlim_t kMaxFloor = 8192;
+  const rlim_t top = limit.rlim_cur == RLIM_INFINITY ? kMaxFloor * 2 : limit.rlim_cur;
+  return static_cast<int>(std::clamp<rlim_t>(top - top / 4, 16, kMaxFloor));
 }
 
 int make_engine_fd(int fd) {

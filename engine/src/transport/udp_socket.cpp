@@ -28,7 +28,15 @@ UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family())
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
     set_option(fd, SOL_SOCKET, SO_SNDBUF, kSocketBuffer);
   if (local.is_multicast()) set_option(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-  if (family_ == AF_INET) set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);
+  if (family_ == AF_INET) {
+    set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);  // members on this host receive group sends
+    if (!local.is_unspecified() && !local.is_multicast()) {
+      // Multicast leaves through the interface of the bound address, not the default route.
+      ip_mreqn interface{};
+      interface.imr_address = reinterpret_cast<const sockaddr_in*>(&local.storage)->sin_addr;
+      ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &interface, sizeof interface);
+    }
+  }
   if (::bind(fd, local.raw(), local.length) != 0)
     throw std::system_error(errno, std::generic_category(), "bind " + local.to_string());
 

@@ -1,0 +1,175 @@
+// tmc::Channel over real UDP sockets: three members on loopback, and IP multicast inside a
+// private network namespace the test creates (needs root; skipped with a message otherwise).
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tmc/channel.h"
+#include "tmc/fault_injector.h"
+
+namespace tmc {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string text_of(const Message& message) {
+  return {reinterpret_cast<const char*>(message.payload.data()), message.payload.size()};
+}
+
+// Three channels on 127.0.0.1 ephemeral ports that know each other's addresses.
+struct Group {
+  std::vector<std::unique_ptr<Channel>> members;
+  Group(Manifest manifest, const std::string& host = "127.0.0.1",
+        std::vector<std::shared_ptr<FaultInjector>> faults = {}) {
+    Multicast multicast = manifest.multicast.value_or(Multicast{});
+    multicast.members = {{"a", ""}, {"b", ""}, {"c", ""}};
+    manifest.multicast = multicast;
+    if (!manifest.channel) manifest.channel = "udp-test";
+    for (std::size_t i = 0; i < 3; ++i) {
+      ChannelOptions options{.self = multicast.members[i].name, .local_address = host + ":0"};
+      if (i < faults.size()) options.faults = faults[i];
+      members.push_back(std::make_unique<Channel>(manifest, options));
+    }
+    for (auto& channel : members)
+      for (std::size_t i = 0; i < 3; ++i)
+        channel->add_member({multicast.members[i].name, host + ":" + std::to_string(members[i]->local_port())});
+  }
+};
+
+TEST(ChannelUdp, ThreeMembersReliableFifoOnLoopback) {
+  Group group({.ordering = Ordering::fifo, .reliability = Reliability{.kind = Reliability::Kind::all}});
+  constexpr int kMessages = 2000;
+  std::vector<Completion> completions;
+  for (int i = 0; i < kMessages; ++i) completions.push_back(group.members[0]->send("message " + std::to_string(i)));
+  for (auto& completion : completions) ASSERT_EQ(completion.wait_for(10s), SendStatus::delivered);
+  for (int receiver : {1, 2}) {
+    for (int i = 0; i < kMessages; ++i) {
+      auto message = group.members[receiver]->recv(5s);
+      ASSERT_TRUE(message) << "receiver " << receiver << " message " << i;
+      EXPECT_EQ(text_of(*message), "message " + std::to_string(i));
+      EXPECT_EQ(message->sender, "a");
+    }
+  }
+  const Stats stats = group.members[0]->stats();
+  EXPECT_EQ(stats.messages_sent, static_cast<std::uint64_t>(kMessages));
+  EXPECT_GT(stats.acks_received, 0u);
+  EXPECT_GT(stats.smoothed_rtt.count(), 0);
+}
+
+TEST(ChannelUdp, ReliableDeliveryThroughInjectedLoss) {
+  // Loss on the receivers' side of real sockets, from the engine's own fault injector.
+  std::vector<std::shared_ptr<FaultInjector>> faults = {
+      nullptr, std::make_shared<FaultInjector>(FaultConfig{.drop = 0.1, .duplicate = 0.05, .reorder = 0.05, .seed = 5}),
+      std::make_shared<FaultInjector>(FaultConfig{.drop = 0.1, .seed = 6})};
+  Group group({.ordering = Ordering::fifo, .reliability = Reliability{.kind = Reliability::Kind::all}}, "127.0.0.1", faults);
+  constexpr int kMessages = 3000;
+  std::vector<Completion> completions;
+  for (int i = 0; i < kMessages; ++i) completions.push_back(group.members[0]->send(std::to_string(i)));
+  for (auto& completion : completions) ASSERT_EQ(completion.wait_for(20s), SendStatus::delivered);
+  for (int receiver : {1, 2})
+    for (int i = 0; i < kMessages; ++i) {
+      auto message = group.members[receiver]->recv(5s);
+      ASSERT_TRUE(message);
+      ASSERT_EQ(text_of(*message), std::to_string(i));
+    }
+  EXPECT_GT(group.members[0]->stats().retransmissions, 0u);
+  EXPECT_GT(group.members[1]->stats().duplicates_dropped, 0u);
+}
+
+TEST(ChannelUdp, QuorumOfTwoCompletesWhileThirdIsGone) {
+  Group group({.reliability = Reliability{.kind = Reliability::Kind::fraction, .fraction = 0.67}});
+  // Member c disappears: its socket closes, so nothing it would have acked arrives.
+  group.members[2].reset();
+  std::vector<Completion> completions;
+  for (int i = 0; i < 100; ++i) completions.push_back(group.members[0]->send("x"));
+  for (auto& completion : completions) ASSERT_EQ(completion.wait_for(5s), SendStatus::delivered);
+}
+
+TEST(ChannelUdp, AsyncHandlerUpdateAndPlan) {
+  Group group({});
+  std::atomic<int> received{0};
+  std::atomic<int> crc_messages{0};
+  group.members[1]->on_message([&](Message message) {
+    if (text_of(message).rfind("checked", 0) == 0) ++crc_messages;
+    ++received;
+  });
+  group.members[0]->send("plain", {.targets = Targets{.kind = Targets::Kind::subset, .names = {"b"}}});
+  group.members[0]->update({.error_checking = ErrorChecking::crc32c});
+  EXPECT_NE(group.members[0]->plan().find("crc32c"), std::string::npos);
+  group.members[0]->send("checked", {.targets = Targets{.kind = Targets::Kind::subset, .names = {"b"}}});
+  for (int i = 0; i < 200 && received < 2; ++i) std::this_thread::sleep_for(5ms);  // bounded wait, not a timing assertion
+  EXPECT_EQ(received.load(), 2);
+  EXPECT_EQ(crc_messages.load(), 1);
+  EXPECT_FALSE(group.members[2]->recv(50ms)) << "c was not a target";
+}
+
+TEST(ChannelUdp, EngineFdsAreHighAndCloseOnExec) {
+  Group group({});
+  int engine_fds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    std::error_code error;
+    const std::string what = std::filesystem::read_symlink(entry.path(), error).string();
+    if (error || fd < 3) continue;
+    // Every socket, eventfd, timerfd and epoll instance of this process belongs to the engine.
+    if (what.rfind("socket:", 0) != 0 && what.rfind("anon_inode:", 0) != 0) continue;
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) continue;  // the directory's own fd, already closed
+    EXPECT_TRUE(flags & FD_CLOEXEC) << what << " fd " << fd;
+    EXPECT_GE(fd, 16) << what << " fd " << fd << " is low-numbered";
+    ++engine_fds;
+  }
+  EXPECT_GE(engine_fds, 6);  // 3 sockets + 3 timerfds (+ epoll + eventfd)
+}
+
+// IP multicast needs a multicast-capable interface and a route; a private network namespace
+// gives both without touching the host. The test runs in its own process (ctest runs each
+// test separately), and the namespace disappears with it.
+bool enter_private_network_namespace(std::string& why) {
+  if (geteuid() != 0) {
+    why = "needs root to create a network namespace";
+    return false;
+  }
+  if (unshare(CLONE_NEWNET) != 0) {
+    why = std::string("unshare(CLONE_NEWNET) failed: ") + strerror(errno);
+    return false;
+  }
+  if (std::system("ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo") != 0) {
+    why = "could not configure lo in the private namespace (iproute2 missing?)";
+    return false;
+  }
+  return true;
+}
+
+TEST(ChannelUdp, IpMulticastGroupReachesAllMembersWithOneSend) {
+  std::string why;
+  if (!enter_private_network_namespace(why)) GTEST_SKIP() << why;
+  Group group({.multicast = Multicast{.group = "239.255.7.7:47001"},
+               .ordering = Ordering::fifo,
+               .reliability = Reliability{.kind = Reliability::Kind::all}});
+  constexpr int kMessages = 500;
+  std::vector<Completion> completions;
+  for (int i = 0; i < kMessages; ++i) completions.push_back(group.members[0]->send("m" + std::to_string(i)));
+  for (auto& completion : completions) ASSERT_EQ(completion.wait_for(10s), SendStatus::delivered);
+  for (int receiver : {1, 2})
+    for (int i = 0; i < kMessages; ++i) {
+      auto message = group.members[receiver]->recv(5s);
+      ASSERT_TRUE(message);
+      ASSERT_EQ(text_of(*message), "m" + std::to_string(i));
+    }
+  const Stats stats = group.members[0]->stats();
+  // One multicast packet per message reached both receivers (retransmissions aside).
+  EXPECT_EQ(stats.packets_sent - stats.retransmissions, static_cast<std::uint64_t>(kMessages));
+  EXPECT_NE(group.members[0]->plan().find("239.255.7.7"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tmc
