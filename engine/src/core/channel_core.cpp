@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/logging.h"
 #include "tmc/wire_format.h"
 
 namespace tmc::core {
@@ -38,6 +39,7 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
       random_(config.random_seed ? config.random_seed : std::random_device{}()),
       self_(config.self),
       defaults_(config.manifest) {
+  configure_logging();
   channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
   sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
   do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);

@@ -1,0 +1,18 @@
+#include "core/logging.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <mutex>
+
+namespace tmc::core {
+
+void configure_logging() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* level = std::getenv("TMC_LOG");
+    spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::err);
+  });
+}
+
+}  // namespace tmc::core
