@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* Fan-out (tc egress): in-kernel multicast for networks without IP multicast.
+ *
+ * Contract with the engine (docs/ebpf.md "Fan-out"): for a channel registered in
+ * `fanout_channels`, the engine sends ONE packet to members[0] (ipv4:port). A packet is fanned
+ * out when it is a valid TMC DATA or SEQUENCE packet of that channel, on a group stream
+ * (stream != 0), not a retransmission (TMC_FLAG_RETRANSMIT: repairs are unicast) and addressed
+ * to members[0]. The program then emits copies with bpf_clone_redirect() on the same
+ * interface so that every member gets exactly one packet: copies go to members[0..count-2]
+ * and the original, rewritten, to members[count-1]. Rewriting changes the destination MAC,
+ * IPv4 address and UDP port and updates the IPv4 and UDP checksums (RFC 1624 incremental
+ * update). Anything else passes untouched.
+ */
+#include "vmlinux.h"
+
+#include "fanout.h"
+#include "tmc_packet.bpf.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, TMC_FANOUT_MAX_CHANNELS);
+  __type(key, __u32);
+  __type(value, struct tmc_fanout_channel);
+} fanout_channels SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, TMC_FANOUT_MAX_CHANNELS);
+  __type(key, __u32);
+  __type(value, struct tmc_fanout_counters);
+} fanout_counters SEC(".maps");
+
+/* Rewrites destination MAC, IPv4 address and UDP port from `from` to `to`. */
+static __always_inline int rewrite_destination(struct __sk_buff *skb, const struct tmc_packet *pkt,
+                                               const struct tmc_fanout_member *from,
+                                               const struct tmc_fanout_member *to) {
+  __u32 ip_check = pkt->ip_offset + offsetof(struct iphdr, check);
+  __u32 udp_check = pkt->udp_offset + offsetof(struct udphdr, check);
+  if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), to->mac, 6, 0) < 0) return -1;
+  if (from->ipv4 != to->ipv4) {
+    if (bpf_l3_csum_replace(skb, ip_check, from->ipv4, to->ipv4, 4) < 0) return -1;
+    /* BPF_F_MARK_MANGLED_0: a zero UDP checksum means "none" over IPv4 (RFC 768) and stays
+     * zero; the helper also handles CHECKSUM_PARTIAL (offloaded) packets. */
+    if (bpf_l4_csum_replace(skb, udp_check, from->ipv4, to->ipv4,
+                            TMC_BPF_F_PSEUDO_HDR | TMC_BPF_F_MARK_MANGLED_0 | 4) < 0)
+      return -1;
+    if (bpf_skb_store_bytes(skb, pkt->ip_offset + offsetof(struct iphdr, daddr), &to->ipv4, 4, 0) < 0)
+      return -1;
+  }
+  if (from->port != to->port) {
+    if (bpf_l4_csum_replace(skb, udp_check, from->port, to->port, TMC_BPF_F_MARK_MANGLED_0 | 2) < 0)
+      return -1;
+    if (bpf_skb_store_bytes(skb, pkt->udp_offset + offsetof(struct udphdr, dest), &to->port, 2, 0) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+SEC("tc")
+int tmc_fanout(struct __sk_buff *skb) {
+  if (skb->mark & TMC_FANOUT_MARK) return TC_ACT_UNSPEC; /* one of our copies */
+  struct tmc_packet pkt = {};
+  if (tmc_parse(skb, &pkt) != TMC_PARSE_OK) return TC_ACT_UNSPEC;
+  if (pkt.type != TMC_TYPE_DATA && pkt.type != TMC_TYPE_SEQUENCE) return TC_ACT_UNSPEC;
+  if (pkt.stream == 0 || (pkt.flags & TMC_FLAG_RETRANSMIT)) return TC_ACT_UNSPEC;
+  struct tmc_fanout_channel *channel = bpf_map_lookup_elem(&fanout_channels, &pkt.channel_id);
+  if (!channel) return TC_ACT_UNSPEC;
+  __u32 count = channel->count;
+  if (count == 0 || count > TMC_FANOUT_MAX_MEMBERS) return TC_ACT_UNSPEC;
+  const struct tmc_fanout_member *first = &channel->members[0];
+  if (pkt.daddr != first->ipv4 || pkt.dport != first->port) return TC_ACT_UNSPEC;
+
+  struct tmc_fanout_counters *counters = bpf_map_lookup_elem(&fanout_counters, &pkt.channel_id);
+  if (!counters) {
+    struct tmc_fanout_counters zero = {};
+    bpf_map_update_elem(&fanout_counters, &pkt.channel_id, &zero, BPF_NOEXIST);
+    counters = bpf_map_lookup_elem(&fanout_counters, &pkt.channel_id);
+  }
+
+  /* Copies for members[0..count-2], the original itself for members[count-1]: the packet is
+   * already addressed to members[0], so the first copy needs no rewrite and the original
+   * needs no restore (count - 1 rewrites in all). */
+  __u32 original_mark = skb->mark;
+  skb->mark = original_mark | TMC_FANOUT_MARK;
+  const struct tmc_fanout_member *current = first;
+  __u64 copies = 0, errors = 0;
+  int failed = 0;
+  for (__u32 i = 1; i < TMC_FANOUT_MAX_MEMBERS; i++) {
+    if (i >= count) break;
+    if (bpf_clone_redirect(skb, skb->ifindex, 0) < 0)
+      errors++;
+    else
+      copies++;
+    const struct tmc_fanout_member *member = &channel->members[i];
+    if (rewrite_destination(skb, &pkt, current, member) < 0) {
+      errors += count - i; /* this member and the ones after it get nothing */
+      failed = 1;
+      break;
+    }
+    current = member;
+  }
+  skb->mark = original_mark;
+  if (counters) {
+    counters->fanned_out++;
+    counters->copies += copies;
+    counters->copy_errors += errors;
+  }
+  /* A half-rewritten original must not reach a wrong member. */
+  return failed ? TC_ACT_SHOT : TC_ACT_UNSPEC;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

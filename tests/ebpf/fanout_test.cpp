@@ -1,0 +1,221 @@
+// Fan-out (ebpf/bpf/fanout.bpf.c) through bpf_prog_test_run with packet fixtures. The copies
+// bpf_clone_redirect emits leave through the loopback device of a private network namespace
+// (nothing leaves the test), where an AF_PACKET socket captures them.
+#include "tmc/bpf/fanout.h"
+
+#include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bpf_test_support.h"
+
+namespace tmc::bpf::test {
+namespace {
+
+const Endpoint kMembers[3] = {
+    {"10.77.0.1", 7001, {0x02, 0, 0, 0, 0, 0x01}},
+    {"10.77.0.2", 7002, {0x02, 0, 0, 0, 0, 0x02}},
+    {"10.77.0.3", 7003, {0x02, 0, 0, 0, 0, 0x03}},
+};
+
+FanoutMember member_of(const Endpoint& endpoint) {
+  FanoutMember member;
+  member.ipv4 = ipv4_bytes(endpoint.ipv4);
+  member.port = endpoint.port;
+  member.mac = endpoint.mac;
+  return member;
+}
+
+class FanoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TMC_REQUIRE_BPF();
+    static bool isolated = false;
+    if (!isolated) {
+      // A private netns: copies go to its loopback, which forwards nothing anywhere.
+      ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << std::strerror(errno);
+      int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      ifreq request{};
+      std::strcpy(request.ifr_name, "lo");
+      ASSERT_EQ(ioctl(fd, SIOCGIFFLAGS, &request), 0);
+      request.ifr_flags |= IFF_UP;
+      ASSERT_EQ(ioctl(fd, SIOCSIFFLAGS, &request), 0);
+      close(fd);
+      isolated = true;
+    }
+    capture_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    ASSERT_GE(capture_, 0) << std::strerror(errno);
+    sockaddr_ll address{};
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = static_cast<int>(if_nametoindex("lo"));
+    ASSERT_EQ(bind(capture_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    loader_ = std::make_unique<FanoutLoader>();
+    loader_->set_members(kChannel, {member_of(kMembers[0]), member_of(kMembers[1]), member_of(kMembers[2])});
+  }
+  void TearDown() override {
+    if (capture_ >= 0) close(capture_);
+  }
+
+  // Frames the program transmitted on loopback since the last call.
+  std::vector<Bytes> captured() {
+    std::vector<Bytes> frames;
+    for (int i = 0; i < 64; i++) {
+      Bytes buffer(2048);
+      sockaddr_ll from{};
+      socklen_t length = sizeof from;
+      ssize_t n = recvfrom(capture_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &length);
+      if (n < 0) break;
+      if (from.sll_pkttype != PACKET_OUTGOING) continue;
+      buffer.resize(static_cast<size_t>(n));
+      frames.push_back(buffer);
+    }
+    return frames;
+  }
+
+  static void expect_addressed_to(const Bytes& frame, const Endpoint& member, const Bytes& payload) {
+    ASSERT_EQ(frame.size(), kPayloadOffset + payload.size());
+    EXPECT_TRUE(std::equal(member.mac.begin(), member.mac.end(), frame.begin())) << "destination MAC";
+    auto address = ipv4_bytes(member.ipv4);
+    EXPECT_TRUE(std::equal(address.begin(), address.end(), frame.begin() + kEthernetLength + 16)) << "destination IP";
+    EXPECT_EQ(get16(frame.data() + kEthernetLength + kIpv4Length + 2), member.port);
+    EXPECT_EQ(ipv4_header_checksum(frame), 0) << "IPv4 checksum";
+    EXPECT_EQ(udp_checksum(frame), 0) << "UDP checksum";
+    EXPECT_TRUE(std::equal(payload.begin(), payload.end(), frame.begin() + kPayloadOffset)) << "payload";
+  }
+
+  static constexpr uint32_t kChannel = 21;
+  int capture_ = -1;
+  std::unique_ptr<FanoutLoader> loader_;
+};
+
+TEST_F(FanoutTest, OneSendBecomesOneCopyPerMember) {
+  TmcHeader header;
+  header.channel_id = kChannel;
+  Bytes payload = tmc_payload(header);
+  Bytes frame = udp_frame(kSender, kMembers[0], payload);
+  captured();
+  auto result = run_tc(loader_->program_fd(), frame);
+  EXPECT_EQ(result.retval, kPass);
+  // Copies leave in member order for members[0..n-2]; the original goes to the last member.
+  auto copies = captured();
+  ASSERT_EQ(copies.size(), 2u);
+  EXPECT_EQ(copies[0], frame) << "the first copy is the packet as sent, to members[0]";
+  expect_addressed_to(copies[0], kMembers[0], payload);
+  expect_addressed_to(copies[1], kMembers[1], payload);
+  expect_addressed_to(result.output, kMembers[2], payload);
+  // Only the destination changed (MAC, IP, port and the two checksums).
+  Bytes masked_in = frame, masked_out = result.output;
+  for (Bytes* b : {&masked_in, &masked_out}) {
+    for (size_t i = 0; i < 6; i++) (*b)[i] = 0;                                                  // dst MAC
+    for (size_t i : {24, 25, 30, 31, 32, 33, 36, 37, 40, 41}) (*b)[i] = 0;  // IP csum, dst IP, dst port, UDP csum
+  }
+  EXPECT_EQ(masked_in, masked_out);
+
+  FanoutCounters counters = loader_->counters(kChannel);
+  EXPECT_EQ(counters.fanned_out, 1u);
+  EXPECT_EQ(counters.copies, 2u);
+  EXPECT_EQ(counters.copy_errors, 0u);
+}
+
+TEST_F(FanoutTest, AZeroUdpChecksumStaysZero) {
+  TmcHeader header;
+  header.channel_id = kChannel;
+  Bytes frame = udp_frame(kSender, kMembers[0], tmc_payload(header));
+  frame[kEthernetLength + kIpv4Length + 6] = 0;
+  frame[kEthernetLength + kIpv4Length + 7] = 0;
+  captured();
+  run_tc(loader_->program_fd(), frame);
+  auto copies = captured();
+  ASSERT_EQ(copies.size(), 2u);
+  for (const auto& copy : copies) {
+    EXPECT_EQ(get16(copy.data() + kEthernetLength + kIpv4Length + 6), 0);
+    EXPECT_EQ(ipv4_header_checksum(copy), 0);
+  }
+}
+
+TEST_F(FanoutTest, UnicastTrafficIsNotFannedOut) {
+  std::vector<std::pair<std::string, Bytes>> cases;
+  TmcHeader base;
+  base.channel_id = kChannel;
+  {
+    TmcHeader h = base;
+    h.stream = 0;
+    cases.emplace_back("point-to-point stream", tmc_frame(h, kSender, kMembers[0]));
+  }
+  {
+    TmcHeader h = base;
+    h.flags = TMC_FLAG_RETRANSMIT;
+    cases.emplace_back("retransmission", tmc_frame(h, kSender, kMembers[0]));
+  }
+  {
+    TmcHeader h = base;
+    h.type = TMC_TYPE_ACK;
+    cases.emplace_back("ack", tmc_frame(h, kSender, kMembers[0]));
+  }
+  cases.emplace_back("addressed to another member", tmc_frame(base, kSender, kMembers[1]));
+  {
+    TmcHeader h = base;
+    h.channel_id = kChannel + 1;
+    cases.emplace_back("unregistered channel", tmc_frame(h, kSender, kMembers[0]));
+  }
+  {
+    TmcHeader h = base;
+    h.version = 2;
+    cases.emplace_back("malformed", tmc_frame(h, kSender, kMembers[0]));
+  }
+  cases.emplace_back("not TMC", udp_frame(kSender, kMembers[0], Bytes(64, 0x33)));
+  cases.emplace_back("ARP", arp_frame());
+  captured();
+  for (const auto& [name, frame] : cases) {
+    auto result = run_tc(loader_->program_fd(), frame);
+    EXPECT_EQ(result.retval, kPass) << name;
+    EXPECT_EQ(result.output, frame) << name;
+    EXPECT_TRUE(captured().empty()) << name;
+  }
+  EXPECT_EQ(loader_->counters(kChannel).fanned_out, 0u);
+}
+
+TEST_F(FanoutTest, MembershipChangesTakeEffect) {
+  TmcHeader header;
+  header.channel_id = kChannel;
+  Bytes frame = tmc_frame(header, kSender, kMembers[0]);
+  loader_->set_members(kChannel, {member_of(kMembers[0]), member_of(kMembers[2])});
+  captured();
+  auto result = run_tc(loader_->program_fd(), frame);
+  auto copies = captured();
+  ASSERT_EQ(copies.size(), 1u);
+  expect_addressed_to(copies[0], kMembers[0], tmc_payload(header));
+  expect_addressed_to(result.output, kMembers[2], tmc_payload(header));
+
+  loader_->set_members(kChannel, {member_of(kMembers[0])});
+  result = run_tc(loader_->program_fd(), frame);
+  EXPECT_TRUE(captured().empty()) << "a single member needs no copy";
+  EXPECT_EQ(result.output, frame);
+
+  loader_->remove_channel(kChannel);
+  result = run_tc(loader_->program_fd(), frame);
+  EXPECT_TRUE(captured().empty());
+  EXPECT_EQ(result.output, frame);
+}
+
+TEST_F(FanoutTest, RejectsBadMemberLists) {
+  EXPECT_THROW(loader_->set_members(1, {}), Error);
+  EXPECT_THROW(loader_->set_members(1, std::vector<FanoutMember>(kFanoutMaxMembers + 1)), Error);
+  EXPECT_THROW(FanoutMember::parse("10.0.0.1", "02:00:00:00:00:01"), Error);
+  EXPECT_THROW(FanoutMember::parse("10.0.0.300:5", "02:00:00:00:00:01"), Error);
+  EXPECT_THROW(FanoutMember::parse("10.0.0.1:70000", "02:00:00:00:00:01"), Error);
+  EXPECT_THROW(FanoutMember::parse("10.0.0.1:5", "02:00:00:00:00"), Error);
+  FanoutMember member = FanoutMember::parse("10.0.0.1:5000", "02:aa:00:00:00:01");
+  EXPECT_EQ(member.port, 5000);
+  EXPECT_EQ(member.ipv4[3], 1);
+  EXPECT_EQ(member.mac[1], 0xAA);
+}
+
+}  // namespace
+}  // namespace tmc::bpf::test
