@@ -86,9 +86,9 @@ struct Channel::Impl : core::ChannelCore::Output {
     ::timerfd_settime(timer.get(), 0, &spec, nullptr);
   }
 
-  // Feeds everything waiting on `from` to the core (at most 16 batches, so timers and other
-  // channels get their turn). Under `mutex`.
-  void drain(transport::UdpSocket& from, TimePoint now) {
+  // Feeds what is waiting on `from` to the core, at most `batches` receive batches (so timers
+  // and other channels get their turn). Under `mutex`. Returns the datagrams of the last batch.
+  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16) {
     auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
       if (faults) {
         faults->process(datagram, source.storage, [&](std::span<const std::byte> packet, const sockaddr_storage& s) {
@@ -98,17 +98,37 @@ struct Channel::Impl : core::ChannelCore::Output {
         core->on_datagram(datagram, source, now);
       }
     };
-    for (int batch = 0; batch < 16; ++batch)
-      if (from.receive_batch(feed) < transport::UdpSocket::kBatch) break;
+    std::size_t received = 0;
+    for (int batch = 0; batch < batches; ++batch)
+      if ((received = from.receive_batch(feed)) < transport::UdpSocket::kBatch) break;
+    return received;
   }
 
+  // Path MTU towards `address` when the manifest leaves mtu unset: the smallest seen so far.
+  void adopt_path_mtu(const std::string& address) {
+    if (mtu_from_manifest || address.empty()) return;
+    auto parsed = SocketAddress::parse(address);
+    if (!parsed) return;
+    const int mtu = transport::probe_path_mtu(*parsed);
+    if (mtu <= 0 || (probed_mtu && mtu >= *probed_mtu)) return;
+    probed_mtu = std::min(mtu, 65535);
+    core->update({.mtu = static_cast<std::uint32_t>(*probed_mtu)});
+  }
+  bool mtu_from_manifest = false;
+  std::optional<int> probed_mtu;
+
+  // One receive batch at a time, each delivered before the next is read, so payload memory is
+  // reused instead of piling up; at most 16 batches per wake-up.
   void receive_from(transport::UdpSocket& from) {
-    std::unique_lock lock(mutex);
-    const TimePoint now = Clock::now();
-    drain(from, now);
-    core->end_of_batch(now);
-    after_core();
-    dispatch(lock);
+    for (int batch = 0; batch < 16; ++batch) {
+      std::unique_lock lock(mutex);
+      const TimePoint now = Clock::now();
+      const std::size_t received = drain(from, now, 1);
+      core->end_of_batch(now);
+      after_core();
+      dispatch(lock);
+      if (received < transport::UdpSocket::kBatch) break;
+    }
   }
 
   void on_timer() {
@@ -169,6 +189,12 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   impl.queue_limit = options.receive_queue_limit;
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
+  impl.mtu_from_manifest = manifest.mtu.has_value();
+  if (manifest.multicast) {
+    for (const auto& member : manifest.multicast->members)
+      if (member.name != options.self) impl.adopt_path_mtu(member.address);
+    impl.adopt_path_mtu(manifest.multicast->group);
+  }
 
   // Where to listen: explicit, else our member address, else an ephemeral port.
   std::string local = options.local_address;
@@ -265,6 +291,7 @@ void Channel::update(const Manifest& manifest) {
 void Channel::add_member(const Member& member) {
   std::lock_guard lock(impl_->mutex);
   impl_->core->add_member(member);
+  impl_->adopt_path_mtu(member.address);
 }
 
 Stats Channel::stats() const {

@@ -322,3 +322,59 @@ TEST(ChannelCore, MalformedPacketsAreCountedAndDropped) {
 
 }  // namespace
 }  // namespace tmc::test
+
+namespace tmc::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ChannelCorePathControl, PacingLimitsTheSendRate) {
+  SimNetwork network;
+  // 1 MB/s with a 10 KB burst: 1000-byte messages leave at about one per millisecond.
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.pacing = Pacing{.rate_bytes_per_second = 1e6, .burst_bytes = 10000}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  for (int i = 0; i < 300; ++i) sender.core->send(std::vector<std::byte>(1000), {}, network.now());
+  network.advance(50ms);
+  // burst (~9 packets of 1056 B) + 50 ms at 1 MB/s (~47 packets)
+  EXPECT_GT(receiver.delivered.size(), 40u);
+  EXPECT_LT(receiver.delivered.size(), 75u);
+  network.advance(500ms);
+  EXPECT_EQ(receiver.delivered.size(), 300u);
+  EXPECT_NE(sender.core->plan().find("pacing: token bucket"), std::string::npos);
+}
+
+TEST(ChannelCorePathControl, FixedWindowBoundsPacketsInFlight) {
+  SimNetwork network(FaultConfig{}, 1ms);  // 2 ms round trips make the window the limit
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.reliability = Reliability{.kind = Reliability::Kind::all},
+          .congestion_control = CongestionControl{.algorithm = "fixed-window", .params = {{"window_bytes", "10000"}}}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  for (int i = 0; i < 200; ++i) sender.core->send(std::vector<std::byte>(900), {}, network.now());
+  network.advance(10ms);  // about 5 round trips of at most 10 packets (956 B each)
+  EXPECT_GT(receiver.delivered.size(), 20u);
+  EXPECT_LE(receiver.delivered.size(), 60u);
+  for (int i = 0; i < 200 && sender.core->pending_sends(); ++i) network.advance(1ms);
+  EXPECT_EQ(receiver.delivered.size(), 200u);
+  EXPECT_NE(sender.core->plan().find("congestion control: fixed-window"), std::string::npos);
+}
+
+TEST(ChannelCorePathControl, UnknownAlgorithmOrModuleFailsTheManifest) {
+  SimNetwork network;
+  try {
+    network.add_node(SimNetwork::group_manifest(2, {.congestion_control = CongestionControl{.algorithm = "cubic-ish"}}),
+                     "n0", 1);
+    FAIL() << "unknown algorithm accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("aimd"), std::string::npos) << error.what();  // lists the known ones
+  }
+  EXPECT_THROW(network.add_node(SimNetwork::group_manifest(2, {.congestion_control = CongestionControl{
+                                                                   .algorithm = "x", .module = "/nonexistent/libx.so"}}),
+                                "n0", 1),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tmc::test

@@ -54,7 +54,7 @@ struct Reliability {
   std::vector<std::string> names;  // Kind::subset
   double fraction = 1.0;           // Kind::fraction: round(fraction * targets), at least 1, acks complete a send
   // Retransmission timer (RFC 6298 shape) bounds. Datacenter defaults: sub-millisecond.
-  Duration min_rto = std::chrono::microseconds(200);
+  Duration min_rto = std::chrono::microseconds(500);
   Duration max_rto = std::chrono::milliseconds(200);
   Duration initial_rto = std::chrono::milliseconds(1);
   std::uint32_t window = 4096;  // packets in flight per destination

@@ -74,6 +74,9 @@
 #define TMC_CONTROL_PING 6u      /* liveness probe */
 #define TMC_CONTROL_PONG 7u
 
+/* Largest message (sum of its fragments) a receiver accepts: bounds reassembly memory. */
+#define TMC_MAX_MESSAGE_LENGTH (64u * 1024u * 1024u)
+
 /* Largest header any valid packet has (DATA with options excluded, ACK with all SACK blocks). */
 #define TMC_MAX_HEADER_SIZE (TMC_ACK_HEADER_SIZE + TMC_SACK_BLOCK_SIZE * TMC_MAX_SACK_BLOCKS)
 

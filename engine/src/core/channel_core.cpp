@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/logging.h"
+#include "modules/module_manager.h"
 #include "tmc/wire_format.h"
 
 namespace tmc::core {
@@ -65,7 +66,7 @@ int ChannelCore::add_member_state(const Member& member) {
   }
   members_.push_back(std::move(state));
   const int index = static_cast<int>(members_.size() - 1);
-  streams_.push_back(Stream{SendStream(kMemberStream, {index}, random_sequence_start()), std::nullopt, {}});
+  streams_.push_back(make_stream(kMemberStream, {index}, std::nullopt));
   members_[index].unicast_stream = static_cast<int>(streams_.size() - 1);
   return index;
 }
@@ -88,7 +89,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
         std::vector<int> receivers;
         for (std::size_t i = 0; i < members_.size(); ++i)
           if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
-        Stream stream{SendStream(kGroupStream, receivers, random_sequence_start()), group, {}};
+        Stream stream = make_stream(kGroupStream, receivers, group);
         if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
         else {
           streams_.push_back(std::move(stream));
@@ -100,6 +101,30 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
+}
+
+ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> receivers,
+                                             std::optional<SocketAddress> destination) {
+  Stream stream{SendStream(id, std::move(receivers), random_sequence_start()), std::move(destination), {}};
+  configure_path_control(stream);
+  return stream;
+}
+
+void ChannelCore::configure_path_control(Stream& stream) {
+  // A new controller starts from the current in-flight count of zero: streams are configured
+  // at creation and on update(), and update() keeps existing controllers unless the
+  // algorithm changed.
+  const CongestionControl cc = defaults_.congestion_control.value_or(CongestionControl{});
+  const std::uint32_t mtu = defaults_.mtu.value_or(1500);
+  stream.transport->max_datagram_bytes = mtu - 28;
+  if (!stream.congestion || stream.congestion->name() != cc.algorithm) {
+    const std::uint64_t in_flight = stream.transport->bytes_in_flight;
+    stream.congestion = create_congestion_controller(cc, *stream.transport);
+    stream.transport->bytes_in_flight = in_flight;
+  }
+  const Pacing pacing = defaults_.pacing.value_or(Pacing{});
+  if (stream.pacer) stream.pacer->set_channel_pacing(pacing, now_);
+  else stream.pacer = std::make_unique<Pacer>(pacing, stream.transport.get(), now_);
 }
 
 void ChannelCore::add_member(const Member& member) {
@@ -120,6 +145,7 @@ void ChannelCore::update(const Manifest& manifest) {
   if (merged.channel != defaults_.channel) throw std::invalid_argument("channel: the name cannot change");
   apply_manifest(merged);
   defaults_ = std::move(merged);
+  for (auto& stream : streams_) configure_path_control(stream);
 }
 
 const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
@@ -171,7 +197,9 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   }
   const Manifest effective = per_message.merged_over(defaults_);
   const CompiledPipeline& pipeline = compiled(effective);
-  if (payload.size() > (1u << 30)) throw std::invalid_argument("message larger than 1 GiB");
+  if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
+    throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
+                                std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB limit");
   const std::vector<int> targets = resolve_targets(pipeline, effective);
 
   // Whose acknowledgements count, and how many complete the send.
@@ -244,6 +272,14 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
     const std::size_t offset = std::size_t(size) * message.next_fragment;
     const std::size_t chunk = message.fragment_count == 1 ? length : std::min<std::size_t>(size, length - offset);
+    const std::uint64_t packet_bytes = TMC_DATA_HEADER_SIZE + chunk;
+    // Congestion window (reliable packets: only they are acknowledged), then the pacer.
+    if (message.reliable_mask && !stream.congestion->can_send(packet_bytes)) return;
+    const auto wait = stream.pacer->time_until_send(packet_bytes, now);
+    if (wait > Duration::zero()) {
+      arm_timer(now + wait);
+      return;
+    }
 
     wire::CommonHeader common;
     common.flags = message.flags;
@@ -268,6 +304,8 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     buffer.resize(bytes);
     if (destination) output_.transmit(*destination, buffer);
     ++stats_.packets_sent;
+    stream.pacer->on_sent(bytes, now);
+    if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
 
     if (message.reliable_mask) {
       for (std::size_t position = 0; position < stream.window.receivers().size(); ++position) {
@@ -451,10 +489,15 @@ void ChannelCore::handle_ack(const wire::ParsedPacket& packet, const SocketAddre
   active_stream_ = stream;
   stream->window.on_ack(position, packet.ack, now, *this);
   if (stream->window.pending_for(position) < pending_before) state.last_progress = now;
-  const Duration threshold = std::max(state.rtt.smoothed() * 9 / 8, reliability_defaults(defaults_).min_rto);
-  stream->window.detect_losses(position, now, threshold, *this);
+  stream->window.detect_losses(position, now, loss_delay(state), *this);
   active_stream_ = nullptr;
   pump(*stream, now);
+}
+
+Duration ChannelCore::loss_delay(const MemberState& member) const {
+  // Time before a retransmitted packet is sent again on ack evidence: 9/8 of the smoothed RTT
+  // (RFC 9002 6.1.2), never less than min_rto.
+  return std::max<Duration>(member.rtt.smoothed() * 9 / 8, reliability_defaults(defaults_).min_rto);
 }
 
 void ChannelCore::on_acked(const SentPacket& packet, int member, const Duration* rtt) {
@@ -473,12 +516,27 @@ void ChannelCore::on_retransmit(SentPacket& packet, int member) {
   const std::uint64_t forward = active_stream_ ? std::min(active_stream_->window.forward_sequence(), sequence)
                                                : wire::get_u64(packet.bytes.data() + TMC_OFF_FORWARD_SEQUENCE);
   wire::patch_data_packet(packet.bytes, flags, forward);
+  if (active_stream_) {
+    // The copy in flight is declared lost; its retransmission is a new packet in flight.
+    active_stream_->congestion->on_loss({now_, packet.bytes.size(), 1, packet.last_sent, false});
+    active_stream_->congestion->on_packet_sent({now_, packet.bytes.size(), sequence, true});
+    active_stream_->pacer->on_sent(packet.bytes.size(), now_);
+  }
   output_.transmit(*state.address, packet.bytes);
-  packet.last_sent = now_;
-  ++packet.transmissions;
+  if (active_stream_) active_stream_->window.note_transmission(packet, now_);
   ++stats_.retransmissions;
   ++stats_.packets_sent;
   arm_timer(now_ + state.rtt.rto());
+}
+
+void ChannelCore::on_packet_done(const SentPacket& packet, const Duration* rtt) {
+  if (!active_stream_) return;
+  AckEvent event;
+  event.now = now_;
+  event.bytes_acked = packet.bytes.size();
+  if (rtt) event.rtt_sample = *rtt;
+  event.largest_acked_sent_time = packet.last_sent;
+  active_stream_->congestion->on_ack(event);
 }
 
 void ChannelCore::declare_down(int member, TimePoint now) {
@@ -492,6 +550,7 @@ void ChannelCore::declare_down(int member, TimePoint now) {
     stream.window.abandon_receiver(position, [&](const SentPacket& packet) {
       ++stats_.abandoned;
       quorum_.on_member_failed(packet.message_id, member);
+      if (packet.pending == 0) stream.congestion->on_packet_discarded(packet.bytes.size());
     });
     pump(stream, now);
   }
@@ -504,13 +563,17 @@ void ChannelCore::on_timer(TimePoint now) {
   // Deadlines of unacknowledged messages.
   for (std::uint64_t message_id : quorum_.expire(now)) {
     for (auto& stream : streams_) {
-      stream.window.abandon_message(message_id);
+      stream.window.abandon_message(message_id, [&](const SentPacket& packet) {
+        ++stats_.abandoned;
+        stream.congestion->on_packet_discarded(packet.bytes.size());
+      });
       pump(stream, now);
     }
   }
   // Retransmission timeouts, with backoff (RFC 6298 5.5) per member that timed out.
   for (auto& stream : streams_) {
     active_stream_ = &stream;
+
     auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
     for (int position : stream.window.on_timer(now, rto, *this))
       members_[stream.window.receivers()[position]].rtt.on_timeout();
@@ -529,6 +592,7 @@ void ChannelCore::on_timer(TimePoint now) {
     else arm_timer(members_[member].last_progress + member_timeout);
   }
   for (auto& stream : streams_) {
+    if (!stream.backlog.empty()) pump(stream, now);  // pacing delay over, or window reopened
     auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
     arm_timer(stream.window.next_timeout(rto));
   }

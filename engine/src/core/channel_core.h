@@ -29,6 +29,8 @@
 #include "core/rtt_estimator.h"
 #include "core/send_stream.h"
 #include "core/socket_address.h"
+#include "pacing/pacer.h"
+#include "tmc/congestion.h"
 #include "tmc/channel.h"
 #include "tmc/manifest.h"
 #include "wire/packet.h"
@@ -99,11 +101,21 @@ class ChannelCore : private SendStream::Events {
     SendStream window;
     std::optional<SocketAddress> destination;  // group address; unset for member streams
     std::deque<Outgoing> backlog;
+    // Congestion control and pacing of this path (ngtcp2 shape: the controller writes cwnd and
+    // pacing rate into `transport`, the pacer reads it; neither reaches back into the core).
+    std::unique_ptr<TransportState> transport = std::make_unique<TransportState>();
+    std::unique_ptr<CongestionController> congestion;
+    std::unique_ptr<Pacer> pacer;
   };
 
   // SendStream::Events
   void on_acked(const SentPacket& packet, int member, const Duration* rtt) override;
   void on_retransmit(SentPacket& packet, int member) override;
+  void on_packet_done(const SentPacket& packet, const Duration* rtt) override;
+
+  void configure_path_control(Stream& stream);
+  Duration loss_delay(const MemberState& member) const;
+  Stream make_stream(std::uint16_t id, std::vector<int> receivers, std::optional<SocketAddress> destination);
 
   void apply_manifest(const Manifest& manifest);
   int add_member_state(const Member& member);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "modules/module_manager.h"
+#include "tmc/congestion.h"
 #include "tmc/wire_format.h"
 #include "wire/crc32c.h"
 #include "wire/packet.h"
@@ -104,9 +106,29 @@ void targets_fraction(CompiledPipeline& p, const Manifest& m) {
 void not_yet(const char* feature) {
   throw std::invalid_argument(std::string(feature) + " is not available in this build yet");
 }
-void congestion_none(CompiledPipeline& p, const Manifest&) {}
-void pacing_unsupported(CompiledPipeline&, const Manifest& m) {
-  if (m.pacing && m.pacing->rate_bytes_per_second > 0) not_yet("pacing");
+// congestion_control names an entry of the congestion controller registry (built-ins plus what
+// modules register), itself a name -> factory table; creating one here validates the name, the
+// module and the parameters.
+void congestion_control(CompiledPipeline& p, const Manifest& m) {
+  const CongestionControl& cc = *m.congestion_control;
+  try {
+    TransportState probe;
+    auto controller = create_congestion_controller(cc, probe);
+  } catch (const std::exception& error) {
+    throw std::invalid_argument(std::string("congestion_control: ") + error.what());
+  }
+  std::string text = "congestion control: " + cc.algorithm;
+  if (!cc.module.empty()) text += " (module " + cc.module + ")";
+  for (const auto& [key, value] : cc.params) text += " " + key + "=" + value;
+  if (cc.algorithm != "none") text += "; gates reliable packets by cwnd, sets the pacing rate";
+  p.send_stages.push_back(text);
+}
+void pacing_token_bucket(CompiledPipeline& p, const Manifest& m) {
+  if (m.pacing->rate_bytes_per_second <= 0) return;
+  char text[128];
+  std::snprintf(text, sizeof text, "pacing: token bucket %.3g MB/s, burst %llu B (lower of this and the CC rate)",
+                m.pacing->rate_bytes_per_second / 1e6, static_cast<unsigned long long>(m.pacing->burst_bytes));
+  p.send_stages.push_back(text);
 }
 void flow_control_unsupported(CompiledPipeline&, const Manifest&) { not_yet("flow_control"); }
 
@@ -124,8 +146,8 @@ const std::vector<Primitive> kPrimitives = {
     {"targets", "all", "every member", targets_all},
     {"targets", "subset", "named members", targets_subset},
     {"targets", "fraction", "a rotating fraction of the members", targets_fraction},
-    {"congestion_control", "none", "send as fast as the window allows", congestion_none},
-    {"pacing", "token-bucket", "rate and burst", pacing_unsupported},
+    {"congestion_control", "registry", "an algorithm of the congestion controller registry", congestion_control},
+    {"pacing", "token-bucket", "rate and burst", pacing_token_bucket},
     {"flow_control", "credit", "receiver-granted credit", flow_control_unsupported},
 };
 
@@ -179,15 +201,12 @@ CompiledPipeline compile_pipeline(const Manifest& m) {
   find("targets", targets_name(m.targets ? m.targets->kind : Targets::Kind::all)).configure(p, m);
   p.send_stages.push_back("sequencing: per-destination sequence spaces, random initial sequence per epoch");
   p.send_stages.push_back("fragmentation: up to " + std::to_string(p.max_payload) + " B per packet (mtu " +
-                          std::to_string(p.mtu) + "), messages up to 1 GiB");
+                          std::to_string(p.mtu) + "), messages up to " +
+                          std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB");
   find("ordering", ordering_name(m.ordering.value_or(Ordering::none))).configure(p, m);
   find("error_checking", m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c ? "crc32c" : "none").configure(p, m);
   find("reliability", reliability_name(m.reliability ? m.reliability->kind : Reliability::Kind::none)).configure(p, m);
-  if (m.congestion_control) {
-    const auto& cc = *m.congestion_control;
-    if (!cc.module.empty()) throw std::invalid_argument("congestion_control: modules are not available in this build yet");
-    find("congestion_control", cc.algorithm).configure(p, m);
-  }
+  if (m.congestion_control) find("congestion_control", "registry").configure(p, m);
   if (m.pacing) find("pacing", "token-bucket").configure(p, m);
   if (m.flow_control) find("flow_control", "credit").configure(p, m);
   p.receive_stages.insert(p.receive_stages.begin(), "duplicate filter + reassembly per (sender, epoch, stream)");

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "tmc/wire_format.h"
+
 namespace tmc::core {
 
 std::optional<CompleteMessage> Reassembler::on_fragment(const wire::DataHeader& header, std::uint16_t flags,
@@ -12,6 +14,10 @@ std::optional<CompleteMessage> Reassembler::on_fragment(const wire::DataHeader& 
     message.flags = flags;
     message.payload.assign(payload.begin(), payload.end());
     return message;
+  }
+  if (header.message_length > kMaxBufferedBytes || header.message_length > TMC_MAX_MESSAGE_LENGTH) {
+    ++inconsistent_;  // larger than any sender may send (wire_format.h)
+    return std::nullopt;
   }
   const std::uint64_t first = header.first_sequence();
   auto [it, inserted] = partial_.try_emplace(first);

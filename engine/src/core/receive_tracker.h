@@ -14,7 +14,7 @@ namespace tmc::core {
 
 class ReceiveTracker {
  public:
-  static constexpr std::size_t kMaxRanges = 1024;
+  static constexpr std::size_t kMaxRanges = 8192;  // > half the largest send window: holes are never forgotten while a reliable sender can still fill them
 
   enum class Arrival {
     fresh,      // first copy; at or above the cumulative point

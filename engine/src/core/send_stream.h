@@ -22,6 +22,7 @@ struct SentPacket {
   TimePoint first_sent{};
   TimePoint last_sent{};
   std::uint32_t transmissions = 1;
+  std::uint64_t send_order = 0;  // stream-wide transmission counter: breaks send-time ties (RFC 8985 6.2)
   std::uint64_t pending = 0;  // receivers (stream positions) that must still acknowledge
 };
 
@@ -37,6 +38,8 @@ class SendStream {
     virtual void on_acked(const SentPacket& packet, int member, const Duration* rtt) = 0;
     // Retransmit `packet` to `member`.
     virtual void on_retransmit(SentPacket& packet, int member) = 0;
+    // Every receiver has now acknowledged `packet`.
+    virtual void on_packet_done(const SentPacket& packet, const Duration* rtt) {}
   };
 
   SendStream(std::uint16_t stream_id, std::vector<int> receivers, std::uint64_t first_sequence);
@@ -57,19 +60,24 @@ class SendStream {
 
   // Processes an acknowledgement from the receiver at `position`.
   void on_ack(int position, const wire::AckFrame& ack, TimePoint now, Events& events);
-  // Loss detection after an ack, for one receiver: a packet kPacketThreshold below the largest
-  // acknowledged is retransmitted at once the first time, later only when `time_threshold`
-  // (RFC 9002 6.1.2: 9/8 of the smoothed RTT) has passed since its last transmission.
-  void detect_losses(int position, TimePoint now, Duration time_threshold, Events& events);
-  // Retransmits packets whose timer expired; returns the positions that timed out.
+  // Stamps a (re)transmission of `packet` at `now`.
+  void note_transmission(SentPacket& packet, TimePoint now);
+
+  // Loss detection for one receiver after an ack: a packet kPacketThreshold below the largest
+  // acknowledged is lost (RFC 9002 6.1.1); the first time it is retransmitted at once, later
+  // copies wait `time_threshold` (RFC 9002 6.1.2 shape: 9/8 RTT, at least min_rto) since the
+  // last one. Returns kNever (reserved for time-based re-checks).
+  TimePoint detect_losses(int position, TimePoint now, Duration time_threshold, Events& events);
+  // Retransmits every packet whose timer expired, per receiver missing it. Returns the
+  // positions that timed out (their RTO backs off, RFC 6298 5.5).
   std::vector<int> on_timer(TimePoint now, const std::function<Duration(int position)>& rto, Events& events);
   // Earliest retransmission deadline.
   TimePoint next_timeout(const std::function<Duration(int position)>& rto) const;
 
   // Gives up on everything pending for `position` (member down). Calls `abandoned` per packet.
   void abandon_receiver(int position, const std::function<void(const SentPacket&)>& abandoned);
-  // Gives up on every packet of a message (deadline passed).
-  void abandon_message(std::uint64_t message_id);
+  // Gives up on every packet of a message (deadline passed). Calls `abandoned` per packet.
+  void abandon_message(std::uint64_t message_id, const std::function<void(const SentPacket&)>& abandoned);
 
   std::uint64_t largest_acked(int position) const { return largest_acked_[position]; }
 
@@ -87,6 +95,8 @@ class SendStream {
   std::vector<std::uint64_t> pending_count_;   // per position
   std::vector<std::uint64_t> cumulative_;      // per position: acked below
   std::vector<std::uint64_t> largest_acked_;   // per position: one past the largest acked
+  std::vector<std::uint64_t> delivered_order_; // per position: latest send_order acknowledged
+  std::uint64_t next_send_order_ = 1;
 };
 
 }  // namespace tmc::core

@@ -15,6 +15,18 @@ constexpr int kSocketBuffer = 8 << 20;  // absorbs bursts of a full window at da
 void set_option(int fd, int level, int name, int value) { ::setsockopt(fd, level, name, &value, sizeof value); }
 }  // namespace
 
+int probe_path_mtu(const core::SocketAddress& destination) {
+  if (destination.family() != AF_INET && destination.family() != AF_INET6) return -1;
+  UniqueFd probe(make_engine_fd(::socket(destination.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0)));
+  if (!probe || ::connect(probe.get(), destination.raw(), destination.length) != 0) return -1;
+  int mtu = 0;
+  socklen_t length = sizeof mtu;
+  const int level = destination.family() == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+  const int name = destination.family() == AF_INET ? IP_MTU : IPV6_MTU;
+  if (::getsockopt(probe.get(), level, name, &mtu, &length) != 0) return -1;
+  return mtu;
+}
+
 UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family()) {
   int fd = ::socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");

@@ -14,6 +14,10 @@
 
 namespace tmc::transport {
 
+// The IP MTU of the route to `destination` (IP_MTU of a connected probe socket: 65536 on
+// loopback, the interface MTU elsewhere), or -1 when there is no route.
+int probe_path_mtu(const core::SocketAddress& destination);
+
 class UdpSocket {
  public:
   static constexpr std::size_t kBatch = 64;               // datagrams per recvmmsg/sendmmsg

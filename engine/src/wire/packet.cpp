@@ -27,7 +27,7 @@ const char* to_string(ParseError error) {
 
 namespace {
 
-constexpr std::uint32_t kMaxMessageLength = 1u << 30;  // 1 GiB: bounds reassembly allocations
+constexpr std::uint32_t kMaxMessageLength = TMC_MAX_MESSAGE_LENGTH;  // bounds reassembly allocations
 
 std::uint32_t packet_checksum(std::span<const std::byte> packet) {
   // CRC over the packet with the checksum field taken as zero.

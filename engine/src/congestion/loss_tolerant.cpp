@@ -1,0 +1,148 @@
+// `loss-tolerant`: delay-based congestion control in the spirit of Swift (SIGCOMM'20) and
+// TCP Vegas. Congestion is read from queueing delay (RTT above the path's base RTT), not from
+// loss, so random loss on a lossy fabric does not shrink the window — the seed's point that
+// TCP's coupling of reliability and congestion control hurts under loss.
+//
+//   target = base RTT (windowed minimum) + target_queue_delay
+//   ack with RTT < target:  slow start (cwnd += acked) until the first delay signal, then
+//                           additive increase of additive_increase_packets per RTT
+//   ack with RTT >= target: cwnd *= max(1 - beta * (RTT - target) / RTT, 1 - max_decrease),
+//                           at most once per smoothed RTT
+//   ECN-CE:                 cwnd *= 1 - max_decrease, at most once per smoothed RTT
+//   loss:                   no window change; only persistent congestion (RFC 9002 §7.6,
+//                           every packet over several RTOs lost) resets to the minimum window
+//   pacing:                 cwnd / smoothed RTT * pacing_gain
+#include "congestion/params.h"
+
+#include <algorithm>
+
+namespace tmc {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct LossTolerantConfig {
+  double initial_window_packets = 10;        // RFC 6928 initial window
+  double minimum_window_packets = 2;         // RFC 9002 §7.2 kMinimumWindow
+  Duration target_queue_delay = 50us;        // datacenter: a few packets of queue at 10-100 Gbit/s
+  double additive_increase_packets = 1;      // per RTT (Swift ai)
+  double beta = 0.8;                         // Swift multiplicative-decrease gain
+  double max_decrease = 0.5;                 // Swift max_mdf: never more than halve per RTT
+  Duration base_rtt_window = 10s;            // base RTT is re-learnt after this (route changes)
+  double pacing_gain = 1.25;                 // RFC 9002 §7.7
+};
+
+class LossTolerant final : public CongestionController {
+ public:
+  LossTolerant(TransportState& state, const LossTolerantConfig& config)
+      : CongestionController(state), config_(config) {
+    const double datagram = static_cast<double>(state_.max_datagram_bytes);
+    state_.cwnd_bytes = static_cast<std::uint64_t>(config_.initial_window_packets * datagram);
+    state_.ssthresh_bytes = kUnlimitedWindow;
+    minimum_window_ = static_cast<std::uint64_t>(config_.minimum_window_packets * datagram);
+  }
+  std::string_view name() const override { return "loss-tolerant"; }
+
+ protected:
+  void handle_ack(const AckEvent& event) override {
+    if (event.rtt_sample <= Duration::zero()) return;
+    update_base_rtt(event.rtt_sample, event.now);
+    const Duration target = base_rtt_ + config_.target_queue_delay;
+    const double cwnd = static_cast<double>(state_.cwnd_bytes);
+    const double datagram = static_cast<double>(state_.max_datagram_bytes);
+    if (event.rtt_sample < target) {
+      if (slow_start_) {
+        state_.cwnd_bytes += event.bytes_acked;
+      } else {
+        double increase = config_.additive_increase_packets * datagram * static_cast<double>(event.bytes_acked) / cwnd;
+        fractional_increase_ += increase;
+        auto whole = static_cast<std::uint64_t>(fractional_increase_);
+        state_.cwnd_bytes += whole;
+        fractional_increase_ -= static_cast<double>(whole);
+      }
+    } else {
+      slow_start_ = false;
+      state_.ssthresh_bytes = state_.cwnd_bytes;
+      if (may_decrease(event.now)) {
+        double rtt = std::chrono::duration<double>(event.rtt_sample).count();
+        double excess = std::chrono::duration<double>(event.rtt_sample - target).count();
+        double factor = std::max(1 - config_.beta * excess / rtt, 1 - config_.max_decrease);
+        reduce(factor, event.now);
+      }
+    }
+    set_pacing_from_window(config_.pacing_gain);
+  }
+
+  void handle_loss(const LossEvent& event) override {
+    if (!event.persistent_congestion) return;  // random loss is not congestion
+    slow_start_ = false;
+    state_.cwnd_bytes = minimum_window_;
+    state_.ssthresh_bytes = minimum_window_;
+    last_decrease_ = event.now;
+    has_decreased_ = true;
+    ++state_.congestion_events;
+    set_pacing_from_window(config_.pacing_gain);
+  }
+
+  void handle_ecn(const EcnEvent& event) override {
+    slow_start_ = false;
+    if (may_decrease(event.now)) reduce(1 - config_.max_decrease, event.now);
+    set_pacing_from_window(config_.pacing_gain);
+  }
+
+ private:
+  void update_base_rtt(Duration sample, TimePoint now) {
+    if (base_rtt_ == Duration::zero() || sample <= base_rtt_ || now - base_rtt_stamp_ > config_.base_rtt_window) {
+      base_rtt_ = sample;
+      base_rtt_stamp_ = now;
+    }
+  }
+
+  bool may_decrease(TimePoint now) const {
+    return !has_decreased_ || now - last_decrease_ >= std::max(state_.smoothed_rtt, base_rtt_);
+  }
+
+  void reduce(double factor, TimePoint now) {
+    auto reduced = static_cast<std::uint64_t>(static_cast<double>(state_.cwnd_bytes) * factor);
+    state_.cwnd_bytes = std::max(reduced, minimum_window_);
+    fractional_increase_ = 0;
+    last_decrease_ = now;
+    has_decreased_ = true;
+    ++state_.congestion_events;
+  }
+
+  LossTolerantConfig config_;
+  std::uint64_t minimum_window_;
+  bool slow_start_ = true;
+  double fractional_increase_ = 0;
+  Duration base_rtt_{0};
+  TimePoint base_rtt_stamp_{};
+  TimePoint last_decrease_{};
+  bool has_decreased_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<CongestionController> make_loss_tolerant(TransportState& state, const CongestionParams& params) {
+  congestion::ParamReader reader("loss-tolerant", params);
+  LossTolerantConfig config;
+  config.initial_window_packets = reader.number("initial_window_packets", config.initial_window_packets);
+  config.minimum_window_packets = reader.number("minimum_window_packets", config.minimum_window_packets);
+  config.target_queue_delay = reader.duration("target_queue_delay", config.target_queue_delay);
+  config.additive_increase_packets = reader.number("additive_increase_packets", config.additive_increase_packets);
+  config.beta = reader.number("beta", config.beta);
+  config.max_decrease = reader.number("max_decrease", config.max_decrease);
+  config.base_rtt_window = reader.duration("base_rtt_window", config.base_rtt_window);
+  config.pacing_gain = reader.number("pacing_gain", config.pacing_gain);
+  reader.reject_unknown();
+  auto fail = [](const std::string& why) { throw CongestionConfigError("congestion_control 'loss-tolerant': " + why); };
+  if (config.minimum_window_packets < 1) fail("minimum_window_packets must be >= 1");
+  if (config.initial_window_packets < config.minimum_window_packets) fail("initial_window_packets must be >= minimum_window_packets");
+  if (config.additive_increase_packets <= 0) fail("additive_increase_packets must be > 0");
+  if (config.beta <= 0) fail("beta must be > 0");
+  if (config.max_decrease <= 0 || config.max_decrease >= 1) fail("max_decrease must be in (0, 1)");
+  if (config.pacing_gain <= 0) fail("pacing_gain must be > 0");
+  return std::make_unique<LossTolerant>(state, config);
+}
+
+}  // namespace tmc

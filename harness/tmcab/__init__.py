@@ -1,0 +1,1 @@
+"""tmcab: the libTMC A/B harness (see docs/harness.md)."""

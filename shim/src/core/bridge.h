@@ -1,0 +1,220 @@
+// The bridging core: joins the application's kernel fds to TMC channels.
+//
+// fd model (docs/shim.md): a matched stream socket is one end of an AF_UNIX socketpair placed
+// on the application's fd number; the bridge holds the other end ("engine end") and moves
+// bytes between it and a ChannelPort, cutting them into messages with the rule's framing. A
+// matched server socket is an AF_UNIX listener the bridge connects to once per accepted TMC
+// connection; the connecting socket's abstract name carries the peer's INET address, so any
+// process holding the listener (also a fork child) can report it from accept().
+//
+// Connection handshake (TMC_TYPE_CONTROL, wire_format.h):
+//   client port (ephemeral UDP)  --OPEN(token)-->         server listener port (UDP port = TCP port)
+//   client port                  <--OPEN_ACK(data port)-- server listener port
+//   data then flows between the client port and the server's per-connection data port.
+//   OPEN is retransmitted with backoff until OPEN_ACK, REFUSE (ECONNREFUSED) or the connect
+//   timeout (ETIMEDOUT). CLOSE(argument = messages sent) ends one direction once that many
+//   messages were delivered (or the linger time passed on unreliable channels); RESET aborts.
+//
+// Threads: one bridge thread runs an epoll loop over the engine ends and all control work
+// (channel creation included); the channel runtime thread only queues events for it and
+// writes received messages to engine ends.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/channel_port.h"
+#include "core/framing.h"
+#include "policy/policy.h"
+
+namespace tmc::shim {
+
+class Bridge;
+
+class Connection {
+ public:
+  enum class State { connecting, established, closed, failed };
+
+  std::uint64_t id() const { return id_; }
+  State state() const { return state_.load(); }
+  int error() const { return error_.load(); }  // errno value once failed
+  const Rule& rule() const { return *rule_; }
+  const InetEndpoint& peer() const { return peer_; }
+  const InetEndpoint& local() const { return local_; }
+
+  // send-call framing: the application thread brackets each write on the socket.
+  std::uint64_t begin_write(std::size_t length);
+  void end_write(std::uint64_t token, ssize_t written);
+
+ private:
+  friend class Bridge;
+  struct PendingWrite {
+    std::uint64_t token;
+    std::size_t length;
+    bool final;
+  };
+
+  std::uint64_t id_ = 0;
+  const Rule* rule_ = nullptr;
+  Bridge* bridge_ = nullptr;
+  InetEndpoint peer_, local_;
+  std::string peer_address_;    // the peer's data port ("host:port"); final once established
+  std::string open_address_;    // client: where OPEN went (OPEN_ACK/REFUSE must come from there)
+  std::uint32_t token_ = 0;     // client's OPEN argument
+  std::unique_ptr<ChannelPort> port_;
+  int engine_fd_ = -1;
+  std::atomic<State> state_{State::connecting};
+  std::atomic<int> error_{0};
+  std::mutex wait_mutex_;
+  std::condition_variable wait_cv_;
+
+  // Bridge-thread state.
+  Framer framer_{Framing::stream};
+  std::size_t filler_remaining_ = 0;  // nonblocking connect: bytes to discard before data
+  bool reading_ = false;              // EPOLLIN armed
+  bool registered_ = false;
+  std::uint32_t interest_ = 0;
+  bool local_closed_ = false;         // app shut its write side; CLOSE sent
+  int close_repeats_ = 0;
+  std::chrono::steady_clock::time_point next_retry_{};
+  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::milliseconds retry_interval_{100};
+  std::uint64_t messages_sent_ = 0;
+
+  // Shared with the runtime thread (completions, deliveries).
+  std::atomic<std::int64_t> outstanding_bytes_{0};
+  std::mutex out_mutex_;
+  std::vector<std::byte> out_;        // received, not yet written to the engine end
+  std::size_t out_start_ = 0;
+  std::uint64_t delivered_ = 0;
+  std::optional<std::uint64_t> peer_close_count_;
+  std::chrono::steady_clock::time_point peer_close_deadline_{};
+  bool peer_closed_ = false;          // SHUT_WR done on the engine end
+  bool broken_ = false;               // engine end write failed (application gone)
+
+  std::mutex boundary_mutex_;
+  std::deque<PendingWrite> pending_writes_;
+  std::uint64_t next_token_ = 1;
+};
+
+class Listener {
+ public:
+  std::uint64_t id() const { return id_; }
+  const InetEndpoint& local() const { return local_; }
+  std::uint16_t channel_port() const;
+  const std::string& unix_name() const { return unix_name_; }
+  int reserved_fd = -1;  // the original INET socket, kept bound (internal fd)
+
+ private:
+  friend class Bridge;
+  std::uint64_t id_ = 0;
+  const Rule* rule_ = nullptr;
+  InetEndpoint local_;
+  std::string unix_name_;  // abstract name of the application's AF_UNIX listener
+  std::unique_ptr<ChannelPort> port_;
+  std::map<std::pair<std::string, std::uint32_t>, std::uint64_t> opened_;  // (client, token) -> connection
+  bool closed_ = false;
+};
+
+class Bridge {
+ public:
+  struct Options {
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds first_retry{100};
+    // Reading from the application pauses above this many unacknowledged bytes (small: bytes
+    // buffered here are bytes a competing connection's messages can overtake).
+    std::size_t max_outstanding_bytes = 256u << 10;
+  };
+
+  explicit Bridge(std::shared_ptr<ChannelFactory> factory) : Bridge(std::move(factory), Options{}) {}
+  Bridge(std::shared_ptr<ChannelFactory> factory, Options options);
+  ~Bridge();
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
+
+  struct Opened {
+    int app_fd = -1;  // the application's end: AF_UNIX, O_CLOEXEC; the caller dup3s it into place
+    int error = 0;    // errno value when app_fd < 0
+  };
+
+  // Starts connecting `rule`'s channel to `destination`. `nonblocking` arms the app end so
+  // that it polls not-writable until the handshake ends (EINPROGRESS semantics).
+  Opened connect(const Rule& rule, const InetEndpoint& destination, const IpAddress& local_ip, bool nonblocking,
+                 std::shared_ptr<Connection>* connection);
+  // Blocks until the handshake ends; returns 0 or the errno value.
+  int wait_connected(Connection& connection);
+
+  // A listener for `rule` on `local` (its UDP port = the TCP port). app_fd is an AF_UNIX listener.
+  Opened listen(const Rule& rule, const InetEndpoint& local, int backlog, std::shared_ptr<Listener>* listener);
+  void close_listener(const std::shared_ptr<Listener>& listener);
+
+  // For an fd accept() returned from a bridged listener: the TMC peer and connection id.
+  static std::optional<InetEndpoint> accepted_peer(int app_fd, std::uint64_t* connection_id);
+  std::shared_ptr<Connection> find(std::uint64_t connection_id);
+
+  std::string stats(bool prometheus);
+  std::size_t connection_count();
+
+  // After fork, in the child: the bridge thread does not exist there. Leaks this object's
+  // state on purpose (its fds are closed by the caller); a new Bridge serves the child.
+  void abandon_after_fork();
+  void wake();  // the bridge thread re-examines its connections
+  void mark_dirty(std::uint64_t connection_id);  // ... and this one in particular
+
+ private:
+  void run();
+  void handle_control(std::uint64_t owner, bool is_listener, std::uint8_t subtype, std::uint32_t argument,
+                      const sockaddr_storage& source);
+  void accept_open(const std::shared_ptr<Listener>& listener, std::uint32_t token, const InetEndpoint& client);
+  void established(const std::shared_ptr<Connection>& connection, std::uint16_t data_port);
+  void fail(const std::shared_ptr<Connection>& connection, int error);
+  void on_readable(const std::shared_ptr<Connection>& connection);
+  void flush_out(const std::shared_ptr<Connection>& connection);
+  void deliver(const std::shared_ptr<Connection>& connection, std::vector<std::byte>&& payload,
+               const sockaddr_storage& source);
+  void send_messages(const std::shared_ptr<Connection>& connection, bool at_eof);
+  void update_interest(const std::shared_ptr<Connection>& connection);
+  void timers();
+  void maybe_finish(const std::shared_ptr<Connection>& connection);
+  void destroy(const std::shared_ptr<Connection>& connection);
+  void wire(const std::shared_ptr<Connection>& connection);
+
+  std::shared_ptr<ChannelFactory> factory_;
+  Options options_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  bool abandoned_ = false;
+  std::thread thread_;
+
+  std::mutex mutex_;  // guards the maps and the event queue
+  std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  std::map<std::uint64_t, std::shared_ptr<Listener>> listeners_;
+  struct ControlEvent {
+    std::uint64_t owner;
+    bool is_listener;
+    std::uint8_t subtype;
+    std::uint32_t argument;
+    sockaddr_storage source;
+  };
+  std::deque<ControlEvent> events_;
+  std::deque<std::uint64_t> dirty_;  // connections whose epoll interest may have changed
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+// Helpers shared with socket_ops.
+std::string abstract_listener_name(std::uint64_t listener_id);
+int move_high_cloexec(int fd);  // dups fd to >= kInternalFdBase with O_CLOEXEC, closes the original
+constexpr int kInternalFdBase = 900;
+
+}  // namespace tmc::shim

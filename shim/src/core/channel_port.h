@@ -1,0 +1,57 @@
+// The bridge's view of a TMC channel. Production uses tmc::Channel (engine_port.cpp); unit
+// tests use an in-process implementation, so the bridging core is tested without the engine
+// and without LD_PRELOAD.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tmc/manifest.h"
+
+namespace tmc::shim {
+
+struct PortStats {
+  std::uint64_t messages_sent = 0, bytes_sent = 0, messages_delivered = 0, bytes_delivered = 0;
+  std::uint64_t packets_sent = 0, packets_received = 0, retransmissions = 0, abandoned = 0;
+  std::uint64_t malformed_dropped = 0, duplicates_dropped = 0;
+  double smoothed_rtt_us = 0, rtt_p99_us = 0;
+};
+
+class ChannelPort {
+ public:
+  // Handlers run on the channel's runtime thread and must not block.
+  using MessageHandler = std::function<void(std::vector<std::byte>&& payload, const sockaddr_storage& source)>;
+  using ControlHandler =
+      std::function<void(std::uint8_t subtype, std::uint32_t argument, const sockaddr_storage& source)>;
+
+  virtual ~ChannelPort() = default;
+  // Sends one message to the peer (or the group); `per_message` overrides channel defaults.
+  // `done` runs exactly once, on any thread, when the engine has decided the message.
+  virtual void send(std::span<const std::byte> payload, const Manifest* per_message, std::function<void()> done) = 0;
+  // A TMC_TYPE_CONTROL packet to "host:port" (wire_format.h subtypes).
+  virtual void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) = 0;
+  // The single peer of a connection-style channel ("host:port").
+  virtual void set_peer(const std::string& address) = 0;
+  virtual std::uint16_t local_port() const = 0;
+  virtual void on_message(MessageHandler handler) = 0;
+  virtual void on_control(ControlHandler handler) = 0;
+  virtual PortStats stats() const = 0;
+  virtual void close() = 0;
+};
+
+class ChannelFactory {
+ public:
+  virtual ~ChannelFactory() = default;
+  // A channel bound to UDP `local_address` ("0.0.0.0:7000"; port 0 = ephemeral).
+  // Throws std::exception when it cannot be opened (e.g. the port is taken).
+  virtual std::unique_ptr<ChannelPort> open(const Manifest& manifest, const std::string& local_address) = 0;
+};
+
+}  // namespace tmc::shim

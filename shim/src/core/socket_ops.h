@@ -1,0 +1,80 @@
+// What each interposed socket call does. shim/src/interpose/NAME.cpp are one-line forwarders
+// to these; unit tests call them directly (no LD_PRELOAD), with an in-process ChannelFactory.
+//
+// Contract for every function: a call on an fd the shim does not manage, or from a thread
+// inside the shim/engine, behaves exactly like the C library's function; errno is preserved
+// except where the call itself sets it.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/bridge.h"
+#include "core/fd_table.h"
+#include "core/real.h"
+#include "policy/policy.h"
+
+namespace tmc::shim {
+
+struct ShimConfig {
+  const Policy* policy = nullptr;  // nullptr: pass everything through
+  std::string program;             // for rules with `program:`
+  // Creates the channel factory for this process (called lazily, again in a fork child).
+  std::function<std::shared_ptr<ChannelFactory>()> make_factory;
+  Bridge::Options bridge_options;
+};
+
+void configure(ShimConfig config);
+const ShimConfig& config();
+// The bridge of this process, created on first use (nullptr when no policy).
+Bridge* bridge();
+// fork(): prepare/parent/child hooks (registered with pthread_atfork by the shim library).
+void before_fork();
+void after_fork_parent();
+void after_fork_child();
+
+// Extra fd-table flag bits (fd_table.h reserves 1 and 2).
+constexpr std::uint8_t kSendCallFlag = 4;   // writes record message boundaries
+constexpr std::uint8_t kAttentionFlag = 8;  // a pending fix-up (restore SO_SNDBUF after a nonblocking connect)
+
+namespace ops {
+int socket(int domain, int type, int protocol);
+int connect(int fd, const sockaddr* address, socklen_t length);
+int listen(int fd, int backlog);
+int accept4(int fd, sockaddr* address, socklen_t* length, int flags);
+int close(int fd);
+int close_range(unsigned first, unsigned last, int flags);
+int dup(int fd);
+int dup3(int from, int to, int flags, bool is_dup2);
+int fcntl(int fd, int command, long argument, bool is64);
+int getsockname(int fd, sockaddr* address, socklen_t* length);
+int getpeername(int fd, sockaddr* address, socklen_t* length);
+int getsockopt(int fd, int level, int name, void* value, socklen_t* length);
+int setsockopt(int fd, int level, int name, const void* value, socklen_t length);
+
+// A write-like call on a managed fd: records the message boundary for send-call framing.
+// `total` is the byte count the call asks to write.
+ssize_t framed_write(int fd, std::size_t total, const std::function<ssize_t()>& call);
+ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const sockaddr* address, socklen_t address_length);
+ssize_t sendmsg(int fd, const msghdr* message, int flags);
+int sendmmsg(int fd, mmsghdr* messages, unsigned count, int flags);
+ssize_t recvfrom(int fd, void* buffer, std::size_t length, int flags, sockaddr* address, socklen_t* address_length);
+ssize_t recvmsg(int fd, msghdr* message, int flags);
+int recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags, timespec* timeout);
+
+// Environment for execve: adds LD_PRELOAD (and the TMC_* variables this process started
+// with) when the application's envp dropped them. Returns storage the caller keeps alive.
+std::vector<char*> exec_environment(char* const envp[], std::vector<std::string>* storage);
+// Captures LD_PRELOAD and TMC_* at startup (before the application can change environ).
+void remember_environment();
+}  // namespace ops
+
+// Hot-path test used by every interposed I/O call.
+inline bool needs_shim(int fd, std::uint8_t mask) { return FdTable::flags(fd) & mask; }
+
+}  // namespace tmc::shim

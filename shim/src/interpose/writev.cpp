@@ -1,0 +1,9 @@
+// Interposed writev(): records message boundaries on send-call sockets; otherwise kernel I/O.
+#include "interpose/interpose.h"
+
+extern "C" TMC_EXPORT ssize_t writev(int fd, const iovec* vector, int count) {
+  if (__builtin_expect(!tmc::shim::needs_shim(fd, tmc::shim::kWriteFlags), 1)) return TMC_REAL(writev)(fd, vector, count);
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) total += vector[i].iov_len;
+  return tmc::shim::ops::framed_write(fd, total, [&] { return TMC_REAL(writev)(fd, vector, count); });
+}

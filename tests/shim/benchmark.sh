@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Shim benchmarks; every figure is a ratio against a baseline measured in the same run.
+#   benchmark.sh BUILD_DIR
+# 1. added cost of an intercepted call on an unmanaged fd (the real interposers vs direct calls,
+#    system call excluded: shim_fast_path).
+# 2. iperf3 TCP loopback, shim loaded with a policy that matches nothing vs without (goal >= 0.98x).
+# 3. iperf3 over a shim-matched reliable stream on loopback vs kernel TCP (informational; the
+#    netns/loss goals need the eBPF loss injector and are not measured here).
+set -u
+build=$1
+shim="$build/shim/libtmc_shim.so"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+printf 'rules:\n  - {role: tcp-client, destination: 192.0.2.1, port: 9, manifest: {reliability: all}}\n' >"$work/nomatch.yaml"
+printf 'rules:\n  - {role: tcp-server, local: 127.0.0.1, manifest: {channel: bench, reliability: all, ordering: fifo}}\n  - {role: tcp-client, destination: 127.0.0.1, manifest: {channel: bench, reliability: all, ordering: fifo}}\n' >"$work/match.yaml"
+
+echo "== 1. intercepted call on an unmanaged fd =="
+"$build/tests/shim/shim_fast_path"
+
+iperf() {  # iperf ENV... -> received Gbit/s over 3 s
+  local port
+  port=$(free_port)
+  env "$@" iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  local server=$!
+  sleep 0.5
+  env "$@" timeout 30 iperf3 -c 127.0.0.1 -p "$port" -t 3 -J 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)' 2>/dev/null || echo 0
+  kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+}
+echo "== 2/3. iperf3 TCP on loopback, 3 s each =="
+base=$(iperf TMC_BENCH=kernel)
+passthrough=$(iperf LD_PRELOAD="$shim" TMC_POLICY="$work/nomatch.yaml")
+matched=$(iperf LD_PRELOAD="$shim" TMC_POLICY="$work/match.yaml")
+python3 -c "
+b, p, m = $base, $passthrough, $matched
+print(f'kernel TCP {b:.2f} Gbit/s')
+print(f'shim loaded, no rule matches {p:.2f} Gbit/s: ratio {p/b:.3f} (goal >= 0.98)')
+print(f'shim-matched reliable stream {m:.2f} Gbit/s: ratio {m/b:.3f} vs kernel TCP (loopback, informational)')"
