@@ -328,7 +328,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "reliability: min_rto (10ms) is greater than max_rto (1ms)"},
         ErrorCase{"reliability: {min_rto: 1s}", 1, 24, "min_rto (1s) is greater than max_rto (200ms, the default)"},
         ErrorCase{"reliability: {initial_rto: 1s}", 1, 28,
-                  "reliability.initial_rto: 1s is outside [min_rto, max_rto] = [200us, 200ms]"},
+                  "reliability.initial_rto: 1s is outside [min_rto, max_rto] = [500us, 200ms]"},
         ErrorCase{"reliability:\n  acks: all\n  window: 0\n", 3, 11,
                   "reliability.window: 0 is out of range 1..4294967295"},
         ErrorCase{"reliability: {acks: all, fraction: 0.5}", 1, 26,
