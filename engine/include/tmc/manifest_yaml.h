@@ -39,6 +39,14 @@ Manifest load_manifest_file(const std::string& path);
 Duration parse_duration(const YAML::Node& node, const std::string& source);       // "200us", "1.5ms", "2s"
 std::uint64_t parse_byte_size(const YAML::Node& node, const std::string& source); // "64KiB", "1MiB", 1500
 double parse_rate_bytes(const YAML::Node& node, const std::string& source);       // "100Mbit", "1GB/s"
+// Loads `text` as exactly one YAML document for every YAML loader of the project. Before any
+// node tree is built it refuses nesting deeper than `max_nesting` (so no input can drive
+// yaml-cpp's recursive node construction into the stack limit) and a second document; syntax
+// errors become ConfigError with their position. `what` names the document in messages
+// ("manifest", "policy").
+YAML::Node load_yaml_document(const std::string& text, const std::string& source, const std::string& what,
+                              int max_nesting);
+
 [[noreturn]] void throw_at(const YAML::Node& node, const std::string& source, const std::string& message);
 
 // Writes `manifest` as YAML that parse_manifest reads back to an equal Manifest (for logs, plans

@@ -46,7 +46,7 @@ std::string join(const std::vector<std::string>& words, std::size_t limit = 16) 
 // Pass 1: counts nesting on yaml-cpp's event stream and remembers where each document starts.
 class StructureCheck : public YAML::EventHandler {
  public:
-  explicit StructureCheck(const std::string& source) : source_(source) {}
+  StructureCheck(const std::string& source, int max_nesting) : source_(source), max_nesting_(max_nesting) {}
   YAML::Mark document_start;
 
   void OnDocumentStart(const YAML::Mark& mark) override { document_start = mark; }
@@ -65,12 +65,13 @@ class StructureCheck : public YAML::EventHandler {
 
  private:
   void enter(const YAML::Mark& mark) {
-    if (++depth_ > kMaxNesting) {
+    if (++depth_ > max_nesting_) {
       throw ConfigError(source_, mark.line + 1, mark.column + 1,
-                        "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+                        "nesting deeper than " + std::to_string(max_nesting_) + " levels");
     }
   }
   const std::string& source_;
+  int max_nesting_;
   int depth_ = 0;
 };
 
@@ -629,20 +630,24 @@ Manifest manifest_from_yaml(const YAML::Node& node, const std::string& source) {
 }
 
 Manifest parse_manifest(const std::string& yaml_text, const std::string& source) {
-  std::optional<YAML::Node> root;
+  const YAML::Node root = load_yaml_document(yaml_text, source, "manifest", kMaxNesting);
+  return manifest_from_yaml(root, source);
+}
+
+YAML::Node load_yaml_document(const std::string& text, const std::string& source, const std::string& what,
+                              int max_nesting) {
   try {
-    std::istringstream stream(yaml_text);
+    std::istringstream stream(text);
     YAML::Parser parser(stream);
-    StructureCheck check(source);
+    StructureCheck check(source, max_nesting);
     if (parser.HandleNextDocument(check) && parser.HandleNextDocument(check)) {
       throw ConfigError(source, check.document_start.line + 1, check.document_start.column + 1,
-                        "a manifest is one YAML document; found a second one here");
+                        "a " + what + " is one YAML document; found a second one here");
     }
-    root.emplace(YAML::Load(yaml_text));
+    return YAML::Load(text);
   } catch (const YAML::Exception& error) {
     throw_yaml_error(error, source);
   }
-  return manifest_from_yaml(*root, source);
 }
 
 Manifest load_manifest_file(const std::string& path) {

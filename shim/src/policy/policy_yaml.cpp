@@ -237,37 +237,6 @@ struct Loader {
   }
 };
 
-// Bounds nesting before any node tree is built, so no input drives yaml-cpp's recursive
-// node construction deep enough to exhaust the stack.
-class NestingCheck : public YAML::EventHandler {
- public:
-  static constexpr int kMaxNesting = 32;  // policies are at most ~8 levels deep
-  explicit NestingCheck(const std::string& file) : file_(file) {}
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    enter(mark);
-  }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    enter(mark);
-  }
-  void OnMapEnd() override { --depth_; }
-
- private:
-  void enter(const YAML::Mark& mark) {
-    if (++depth_ > kMaxNesting) {
-      throw ConfigError(file_, mark.line + 1, mark.column + 1,
-                        "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
-    }
-  }
-  const std::string& file_;
-  int depth_ = 0;
-};
-
 }  // namespace
 
 Policy parse_policy(const std::string& yaml_text, const std::string& file) {
@@ -275,18 +244,8 @@ Policy parse_policy(const std::string& yaml_text, const std::string& file) {
   loader.file = file;
   auto slash = file.rfind('/');
   loader.directory = slash == std::string::npos ? "" : file.substr(0, slash + 1);
-  YAML::Node root;
-  try {
-    std::istringstream stream(yaml_text);
-    YAML::Parser parser(stream);
-    NestingCheck check(file);
-    if (parser.HandleNextDocument(check) && parser.HandleNextDocument(check)) {
-      throw ConfigError(file, 0, 0, "a policy is a single YAML document");
-    }
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& error) {
-    throw ConfigError(file, error.mark.line + 1, error.mark.column + 1, "YAML syntax error: " + error.msg);
-  }
+  constexpr int kMaxNesting = 32;  // policies are at most ~8 levels deep
+  const YAML::Node root = tmc::load_yaml_document(yaml_text, file, "policy", kMaxNesting);
   if (!root || root.IsNull()) throw ConfigError(file, 1, 1, "empty policy (expected a mapping with 'rules')");
   try {
     return loader.policy(root);
