@@ -33,7 +33,10 @@ UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family())
   fd = make_engine_fd(fd);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
   fd_ = UniqueFd(fd);
-  set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  // Only for a chosen port (multicast members sharing a group port): with SO_REUSEADDR set, an
+  // ephemeral bind (port 0) may be given a port another SO_REUSEADDR socket already holds, and
+  // the kernel then delivers that port's datagrams to one of the two only.
+  if (local.port() != 0) set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   // SO_*BUFFORCE works as root and ignores rmem_max; fall back to the capped variant.
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
     set_option(fd, SOL_SOCKET, SO_RCVBUF, kSocketBuffer);
