@@ -1,6 +1,9 @@
 // transport::UdpSocket on real loopback sockets.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/resource.h>
+
+#include <cerrno>
 
 #include <map>
 #include <memory>
@@ -49,6 +52,31 @@ TEST(UdpSocket, ChosenPortIsSharedEphemeralPortIsNot) {
   UdpSocket first(*chosen);
   UdpSocket second(*chosen);
   EXPECT_EQ(first.local_address(), second.local_address());
+}
+
+// A datagram to a port nobody listens on: the kernel's ICMP port unreachable comes back as
+// EPOLLERR, and receive_errors() names the destination with ECONNREFUSED.
+TEST(UdpSocket, PortUnreachableIsReportedWithItsDestination) {
+  const auto closed = [] {
+    UdpSocket taken(*core::SocketAddress::parse("127.0.0.1:0"));
+    return taken.local_address();  // released again when `taken` closes
+  }();
+  UdpSocket sender(*core::SocketAddress::parse("127.0.0.1:0"));
+  const std::byte datagram[8]{};
+  sender.queue(closed, datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  pollfd poll_fd{sender.fd(), 0, 0};
+  ASSERT_EQ(poll(&poll_fd, 1, 2000), 1);
+  EXPECT_TRUE(poll_fd.revents & POLLERR);
+  std::vector<std::pair<std::string, int>> errors;
+  EXPECT_EQ(sender.receive_errors([&](const core::SocketAddress& destination, int error) {
+    errors.emplace_back(destination.to_string(), error);
+  }), 1u);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].first, closed.to_string());
+  EXPECT_EQ(errors[0].second, ECONNREFUSED);
+  poll_fd.revents = 0;
+  EXPECT_EQ(poll(&poll_fd, 1, 0), 0) << "the error queue is drained";
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "transport/udp_socket.h"
 
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +44,10 @@ UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family())
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
     set_option(fd, SOL_SOCKET, SO_SNDBUF, kSocketBuffer);
   if (local.is_multicast()) set_option(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+  // ICMP errors for datagrams we sent (port unreachable: nobody listens there) are queued on
+  // the socket's error queue (ip(7) IP_RECVERR); receive_errors() reads them.
+  if (family_ == AF_INET6) set_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  set_option(fd, IPPROTO_IP, IP_RECVERR, 1);
   if (family_ == AF_INET) {
     set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);  // members on this host receive group sends
     if (!local.is_unspecified() && !local.is_multicast()) {
@@ -156,6 +161,39 @@ std::size_t UdpSocket::receive_batch(
     on_datagram(std::span(buffer.data() + i * kMaxDatagram, headers[i].msg_len), source);
   }
   return static_cast<std::size_t>(received);
+}
+
+std::size_t UdpSocket::receive_errors(const std::function<void(const core::SocketAddress&, int)>& on_error) {
+  std::size_t count = 0;
+  for (;;) {
+    sockaddr_storage destination{};
+    alignas(cmsghdr) char control[256];
+    std::byte head[64];  // the start of the datagram that failed (unused)
+    iovec iov{head, sizeof head};
+    msghdr message{};
+    message.msg_name = &destination;
+    message.msg_namelen = sizeof destination;
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    if (::recvmsg(fd_.get(), &message, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+      if (errno == EINTR) continue;
+      return count;  // EAGAIN: the queue is empty
+    }
+    ++count;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+      const bool v4 = header->cmsg_level == IPPROTO_IP && header->cmsg_type == IP_RECVERR;
+      const bool v6 = header->cmsg_level == IPPROTO_IPV6 && header->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6) continue;
+      sock_extended_err error;
+      std::memcpy(&error, CMSG_DATA(header), sizeof error);
+      if (error.ee_origin != SO_EE_ORIGIN_ICMP && error.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      // msg_name is the original destination of the datagram the ICMP error answers.
+      on_error(core::SocketAddress::from(reinterpret_cast<sockaddr*>(&destination), message.msg_namelen),
+               static_cast<int>(error.ee_errno));
+    }
+  }
 }
 
 }  // namespace tmc::transport
