@@ -49,7 +49,11 @@ memory() {  # memory LABEL ENV...
   port=$(free_port)
   env "$@" python3 "$(dirname "$0")/asyncio_echo.py" server "$port" >/dev/null 2>&1 &
   server=$!
-  sleep 1
+  for _ in $(seq 200); do  # listening: a kernel TCP listener or the shim's channel on UDP $port
+    ss -Hltn "sport = :$port" | grep -q . || ss -Hun "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  sleep 0.5
   server_before=$(rss_kib "$server")
   env "$@" timeout 30 python3 "$(dirname "$0")/bench/idle_rss.py" "$port" 3 >"$work/rss.txt" &
   client=$!

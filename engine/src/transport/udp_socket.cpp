@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 namespace tmc::transport {
@@ -132,18 +133,20 @@ std::size_t UdpSocket::flush() {
 std::size_t UdpSocket::receive_batch(
     const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram) {
   struct Buffers {
-    std::vector<std::byte> data = std::vector<std::byte>(kBatch * kMaxDatagram);
+    // Left uninitialised (not a zero-filled vector): the kernel maps the 4 MiB lazily, so a
+    // thread that receives small datagrams only makes the pages it writes resident.
+    std::unique_ptr<std::byte[]> data{new std::byte[kBatch * kMaxDatagram]};
     mmsghdr headers[kBatch];
     iovec iov[kBatch];
     sockaddr_storage sources[kBatch];
   };
   thread_local Buffers buffers;
-  auto& buffer = buffers.data;
+  std::byte* buffer = buffers.data.get();
   auto* headers = buffers.headers;
   auto* iov = buffers.iov;
   auto* sources = buffers.sources;
   for (std::size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {buffer.data() + i * kMaxDatagram, kMaxDatagram};
+    iov[i] = {buffer + i * kMaxDatagram, kMaxDatagram};
     headers[i] = {};
     headers[i].msg_hdr.msg_name = &sources[i];
     headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
@@ -158,7 +161,7 @@ std::size_t UdpSocket::receive_batch(
     const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]),
                                                   headers[i].msg_hdr.msg_namelen);
     if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet
-    on_datagram(std::span(buffer.data() + i * kMaxDatagram, headers[i].msg_len), source);
+    on_datagram(std::span<const std::byte>(buffer + i * kMaxDatagram, headers[i].msg_len), source);
   }
   return static_cast<std::size_t>(received);
 }
