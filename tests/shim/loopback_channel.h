@@ -3,6 +3,7 @@
 // runtime thread), and unreliable messages can be dropped with a given probability.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include "core/channel_port.h"
 #include "policy/address.h"
+#include "tmc/wire_format.h"
 
 namespace tmc::shim::testing {
 
@@ -74,6 +76,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
   }
 
   double loss = 0;                 // probability an unreliable message is dropped
+  // As the engine reports ICMP port unreachable: control sent to a port nobody has comes back
+  // as a REFUSE from that port. Off: such packets vanish (a host that answers nothing).
+  std::atomic<bool> refuse_unbound{true};
   std::vector<std::size_t> sizes;  // sizes of every message sent (guarded by mutex_)
   std::uint64_t dropped = 0;
 
@@ -111,6 +116,26 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
         if (found != ports_.end()) port = found->second;
       }
       if (port) action(*port);
+    });
+  }
+  // On the hub thread (inside to_port/to_port_or): the port bound to `number`, or null.
+  LoopbackPort* bound(std::uint16_t number) {
+    std::lock_guard lock(mutex_);
+    auto found = ports_.find(number);
+    return found == ports_.end() ? nullptr : found->second;
+  }
+  // Like to_port; when no port is bound to `number`, runs `otherwise` instead (hub thread).
+  void to_port_or(std::uint16_t number, std::function<void(LoopbackPort&)> action, std::function<void()> otherwise) {
+    post([this, number, action, otherwise] {
+      std::lock_guard dispatch(dispatch_mutex_);
+      LoopbackPort* port = nullptr;
+      {
+        std::lock_guard lock(mutex_);
+        auto found = ports_.find(number);
+        if (found != ports_.end()) port = found->second;
+      }
+      if (port) action(*port);
+      else otherwise();
     });
   }
   bool drop() {
@@ -207,9 +232,21 @@ inline void LoopbackPort::send(std::span<const std::byte> payload, const Manifes
 }
 
 inline void LoopbackPort::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) {
-  auto to = parse_endpoint(address)->port;
+  auto destination = *parse_endpoint(address);
   auto from = source();
-  hub_->to_port(to, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); });
+  auto hub = hub_;
+  std::uint16_t own = port_;
+  hub_->to_port_or(
+      destination.port, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); },
+      [hub, own, destination] {
+        if (!hub->refuse_unbound) return;
+        sockaddr_storage refused{};
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&refused);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(destination.port);
+        inet_pton(AF_INET, destination.address.to_string().c_str(), &v4->sin_addr);
+        if (LoopbackPort* sender = hub->bound(own)) sender->receive_control(TMC_CONTROL_REFUSE, 0, refused);
+      });
 }
 
 inline void LoopbackPort::receive(std::vector<std::byte> payload, const sockaddr_storage& from) {
