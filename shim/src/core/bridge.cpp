@@ -930,15 +930,25 @@ void Bridge::destroy(const std::shared_ptr<Connection>& connection) {
   }
   if (connection->state() == Connection::State::established) connection->state_ = Connection::State::closed;
   ShimScope scope;
-  if (connection->port_) connection->port_->close();
-  std::lock_guard lock(connection->out_mutex_);  // deliver() writes to engine_fd_ under it
-  connection->broken_ = true;
-  if (connection->engine_fd_ >= 0) {
-    if (connection->registered_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->engine_fd_, nullptr);
-    FdTable::clear(connection->engine_fd_);
-    TMC_REAL(close)(connection->engine_fd_);
-    connection->engine_fd_ = -1;
+  // The channel is destroyed here, on the bridge thread, while this function still owns the
+  // connection: ~Channel waits for a running handler of it to return, and no handler runs after.
+  // Otherwise the runtime thread could drop the last reference from inside a completion or
+  // delivery callback of that very channel (whose mutex it may hold) and destroy the channel
+  // under its own feet.
+  std::unique_ptr<ChannelPort> port;
+  {
+    std::lock_guard lock(connection->out_mutex_);  // deliver() writes to engine_fd_ under it
+    connection->broken_ = true;
+    if (connection->engine_fd_ >= 0) {
+      if (connection->registered_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->engine_fd_, nullptr);
+      FdTable::clear(connection->engine_fd_);
+      TMC_REAL(close)(connection->engine_fd_);
+      connection->engine_fd_ = -1;
+    }
+    port = std::move(connection->port_);
   }
+  if (port) port->close();
+  port.reset();
   log_debug("connection {} to {} closed", connection->id_, connection->peer_address_);
 }
 
@@ -956,8 +966,12 @@ std::string Bridge::stats(bool prometheus) {
            "# TYPE tmc_shim_smoothed_rtt_seconds gauge\n";
   }
   for (auto& connection : all) {
-    if (!connection->port_) continue;
-    auto stats = connection->port_->stats();
+    PortStats stats;
+    {
+      std::lock_guard lock(connection->out_mutex_);  // destroy() takes port_ under it
+      if (!connection->port_) continue;
+      stats = connection->port_->stats();
+    }
     if (prometheus) {
       std::string labels = "{rule=\"" + connection->rule().name + "\",peer=\"" + connection->peer_.to_string() +
                            "\",connection=\"" + std::to_string(connection->id_) + "\"}";
