@@ -6,8 +6,15 @@
 //   target = base RTT (windowed minimum) + target_queue_delay
 //   ack with RTT < target:  slow start (cwnd += acked) until the first delay signal, then
 //                           additive increase of additive_increase_packets per RTT
-//   ack with RTT >= target: cwnd *= max(1 - beta * (RTT - target) / RTT, 1 - max_decrease),
-//                           at most once per smoothed RTT
+//   ack with RTT >= target: no growth
+//   end of a round (one smoothed RTT, at least the base RTT), judged on the round's MINIMUM
+//   RTT sample m: if m >= target, cwnd *= max(1 - beta * (m - target) / m, 1 - max_decrease)
+//   — at most once per round. A standing queue raises every sample of a round; an end host
+//   that is descheduled for a moment (a receiver thread that did not run, a softirq burst)
+//   delays only some acks, and those spikes must not read as congestion. The per-round
+//   minimum is TCP Vegas' filter (Brakmo & Peterson 1995, one min-RTT per round trip) and
+//   the reason BBR keeps a min-RTT filter; Swift meets the same noise by separating host delay
+//   from fabric delay, which needs timestamps this wire format does not carry.
 //   ECN-CE:                 cwnd *= 1 - max_decrease, at most once per smoothed RTT
 //   loss:                   no window change; only persistent congestion (RFC 9002 §7.6,
 //                           every packet over several RTOs lost) resets to the minimum window
@@ -50,6 +57,13 @@ class LossTolerant final : public CongestionController {
     const Duration target = base_rtt_ + config_.target_queue_delay;
     const double cwnd = static_cast<double>(state_.cwnd_bytes);
     const double datagram = static_cast<double>(state_.max_datagram_bytes);
+    if (round_min_rtt_ == Duration::zero() || event.rtt_sample < round_min_rtt_) round_min_rtt_ = event.rtt_sample;
+    if (!round_started_) {
+      round_started_ = true;
+      round_start_ = event.now;
+    } else if (event.now - round_start_ >= std::max(state_.smoothed_rtt, base_rtt_)) {
+      end_round(target, event.now);
+    }
     if (event.rtt_sample < target) {
       if (slow_start_) {
         state_.cwnd_bytes += event.bytes_acked;
@@ -59,15 +73,6 @@ class LossTolerant final : public CongestionController {
         auto whole = static_cast<std::uint64_t>(fractional_increase_);
         state_.cwnd_bytes += whole;
         fractional_increase_ -= static_cast<double>(whole);
-      }
-    } else {
-      slow_start_ = false;
-      state_.ssthresh_bytes = state_.cwnd_bytes;
-      if (may_decrease(event.now)) {
-        double rtt = std::chrono::duration<double>(event.rtt_sample).count();
-        double excess = std::chrono::duration<double>(event.rtt_sample - target).count();
-        double factor = std::max(1 - config_.beta * excess / rtt, 1 - config_.max_decrease);
-        reduce(factor, event.now);
       }
     }
     set_pacing_from_window(config_.pacing_gain);
@@ -91,6 +96,20 @@ class LossTolerant final : public CongestionController {
   }
 
  private:
+  // Judges the round that just ended on its minimum RTT and starts the next one.
+  void end_round(Duration target, TimePoint now) {
+    const Duration minimum = round_min_rtt_;
+    round_min_rtt_ = Duration::zero();
+    round_start_ = now;
+    if (minimum < target) return;
+    slow_start_ = false;
+    state_.ssthresh_bytes = state_.cwnd_bytes;
+    if (!may_decrease(now)) return;
+    const double rtt = std::chrono::duration<double>(minimum).count();
+    const double excess = std::chrono::duration<double>(minimum - target).count();
+    reduce(std::max(1 - config_.beta * excess / rtt, 1 - config_.max_decrease), now);
+  }
+
   void update_base_rtt(Duration sample, TimePoint now) {
     if (base_rtt_ == Duration::zero() || sample <= base_rtt_ || now - base_rtt_stamp_ > config_.base_rtt_window) {
       base_rtt_ = sample;
@@ -117,6 +136,9 @@ class LossTolerant final : public CongestionController {
   double fractional_increase_ = 0;
   Duration base_rtt_{0};
   TimePoint base_rtt_stamp_{};
+  bool round_started_ = false;
+  TimePoint round_start_{};
+  Duration round_min_rtt_{0};  // smallest RTT sample of the current round; zero = none yet
   TimePoint last_decrease_{};
   bool has_decreased_ = false;
 };
