@@ -61,6 +61,7 @@ int tmc_fanout(struct __sk_buff *skb) {
   if (skb->mark & TMC_FANOUT_MARK) return TC_ACT_UNSPEC; /* one of our copies */
   struct tmc_packet pkt = {};
   if (tmc_parse(skb, &pkt) != TMC_PARSE_OK) return TC_ACT_UNSPEC;
+  if (pkt.ip_version != 4) return TC_ACT_UNSPEC; /* members are IPv4 addresses (fanout.h) */
   if (pkt.type != TMC_TYPE_DATA && pkt.type != TMC_TYPE_SEQUENCE) return TC_ACT_UNSPEC;
   if (pkt.stream == 0 || (pkt.flags & TMC_FLAG_RETRANSMIT)) return TC_ACT_UNSPEC;
   struct tmc_fanout_channel *channel = bpf_map_lookup_elem(&fanout_channels, &pkt.channel_id);

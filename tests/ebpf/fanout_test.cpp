@@ -170,6 +170,7 @@ TEST_F(FanoutTest, UnicastTrafficIsNotFannedOut) {
     cases.emplace_back("malformed", tmc_frame(h, kSender, kMembers[0]));
   }
   cases.emplace_back("not TMC", udp_frame(kSender, kMembers[0], Bytes(64, 0x33)));
+  cases.emplace_back("IPv6 (members are IPv4)", tmc6_frame(base));
   cases.emplace_back("ARP", arp_frame());
   captured();
   for (const auto& [name, frame] : cases) {
