@@ -7,7 +7,8 @@
 //   ack with RTT < target:  slow start (cwnd += acked) until the first delay signal, then
 //                           additive increase of additive_increase_packets per RTT
 //   ack with RTT >= target: no growth
-//   end of a round (one smoothed RTT, at least the base RTT), judged on the round's MINIMUM
+//   end of a round (one smoothed RTT, at least the base RTT, and at least round_samples RTT
+//   samples), judged on the round's MINIMUM
 //   RTT sample m: if m >= target, cwnd *= max(1 - beta * (m - target) / m, 1 - max_decrease)
 //   — at most once per round. A standing queue raises every sample of a round; an end host
 //   that is descheduled for a moment (a receiver thread that did not run, a softirq burst)
@@ -37,6 +38,9 @@ struct LossTolerantConfig {
   double max_decrease = 0.5;                 // Swift max_mdf: never more than halve per RTT
   Duration base_rtt_window = 10s;            // base RTT is re-learnt after this (route changes)
   double pacing_gain = 1.25;                 // RFC 9002 §7.7
+  // A round also holds at least this many RTT samples: with an ack per 8 packets and a window
+  // of ~20 packets a round trip carries only 2-3 samples, too few for a minimum to filter.
+  double round_samples = 8;
 };
 
 class LossTolerant final : public CongestionController {
@@ -58,10 +62,12 @@ class LossTolerant final : public CongestionController {
     const double cwnd = static_cast<double>(state_.cwnd_bytes);
     const double datagram = static_cast<double>(state_.max_datagram_bytes);
     if (round_min_rtt_ == Duration::zero() || event.rtt_sample < round_min_rtt_) round_min_rtt_ = event.rtt_sample;
+    ++round_samples_;
     if (!round_started_) {
       round_started_ = true;
       round_start_ = event.now;
-    } else if (event.now - round_start_ >= std::max(state_.smoothed_rtt, base_rtt_)) {
+    } else if (event.now - round_start_ >= std::max(state_.smoothed_rtt, base_rtt_) &&
+               static_cast<double>(round_samples_) >= config_.round_samples) {
       end_round(target, event.now);
     }
     if (event.rtt_sample < target) {
@@ -100,6 +106,7 @@ class LossTolerant final : public CongestionController {
   void end_round(Duration target, TimePoint now) {
     const Duration minimum = round_min_rtt_;
     round_min_rtt_ = Duration::zero();
+    round_samples_ = 0;
     round_start_ = now;
     if (minimum < target) return;
     slow_start_ = false;
@@ -139,6 +146,7 @@ class LossTolerant final : public CongestionController {
   bool round_started_ = false;
   TimePoint round_start_{};
   Duration round_min_rtt_{0};  // smallest RTT sample of the current round; zero = none yet
+  std::uint64_t round_samples_ = 0;
   TimePoint last_decrease_{};
   bool has_decreased_ = false;
 };
@@ -156,6 +164,7 @@ std::unique_ptr<CongestionController> make_loss_tolerant(TransportState& state, 
   config.max_decrease = reader.number("max_decrease", config.max_decrease);
   config.base_rtt_window = reader.duration("base_rtt_window", config.base_rtt_window);
   config.pacing_gain = reader.number("pacing_gain", config.pacing_gain);
+  config.round_samples = reader.number("round_samples", config.round_samples);
   reader.reject_unknown();
   auto fail = [](const std::string& why) { throw CongestionConfigError("congestion_control 'loss-tolerant': " + why); };
   if (config.minimum_window_packets < 1) fail("minimum_window_packets must be >= 1");
@@ -164,6 +173,7 @@ std::unique_ptr<CongestionController> make_loss_tolerant(TransportState& state, 
   if (config.beta <= 0) fail("beta must be > 0");
   if (config.max_decrease <= 0 || config.max_decrease >= 1) fail("max_decrease must be in (0, 1)");
   if (config.pacing_gain <= 0) fail("pacing_gain must be > 0");
+  if (config.round_samples < 1) fail("round_samples must be >= 1");
   return std::make_unique<LossTolerant>(state, config);
 }
 
