@@ -40,6 +40,7 @@ constexpr std::chrono::milliseconds kReliableLinger{3000};
 // connection of its group reads now wait for what it had emitted (and buffered) so far — at most
 // kMaxOrderingHold, so a stalled peer cannot stop the others.
 constexpr std::int64_t kBulkOutstanding = 64 * 1024;
+constexpr std::uint64_t kBulkLifetime = 1 << 20;  // ... or has anything undecided after 1 MiB in all
 constexpr std::chrono::milliseconds kMaxOrderingHold{2000};
 // The receiving side of the same ordering: a delivery waits while another connection of its
 // group that received bulk data (kBulkOutstanding in all) still has bytes its application has
@@ -429,6 +430,7 @@ void Bridge::join_ordering_group(const std::shared_ptr<Connection>& connection, 
     std::lock_guard lock(group->mutex);
     std::erase_if(group->members, [](const std::weak_ptr<Connection>& member) { return member.expired(); });
     group->members.push_back(connection);
+    group->size = group->members.size();
   }
   connection->ordering_group_ = group;
   connection->ordering_key_ = std::move(key);
@@ -437,23 +439,34 @@ void Bridge::join_ordering_group(const std::shared_ptr<Connection>& connection, 
 // Any thread. True when another connection of the group is doing bulk transfer (the case in
 // which ordering_clear() would hold this one's bytes).
 bool Bridge::group_has_bulk(const Connection& connection) const {
-  auto group = connection.ordering_group_;
-  if (!group) return false;
+  const auto& group = connection.ordering_group_;
+  auto size = group ? group->size.load(std::memory_order_relaxed) : 0;
+  if (size < 2 || size > kMaxCheckedGroup) return false;  // the common case: no lock
   std::lock_guard lock(group->mutex);
-  if (group->members.size() < 2) return false;
   for (auto& weak : group->members) {
     auto other = weak.lock();
     if (!other || other.get() == &connection || other->state() != Connection::State::established) continue;
-    if (other->outstanding_bytes_.load() >= kBulkOutstanding) return true;
+    if (bulk(*other)) return true;
   }
   return false;
+}
+
+// A connection doing bulk transfer: much undecided, or — after much in all — anything
+// undecided or still unread in its socketpair.
+bool Bridge::bulk(const Connection& connection) {
+  auto outstanding = connection.outstanding_bytes_.load();
+  if (outstanding >= kBulkOutstanding) return true;
+  if (connection.bytes_decided_.load() < kBulkLifetime) return false;
+  if (outstanding > 0) return true;
+  int unread = 0;
+  return connection.engine_fd_ >= 0 && ::ioctl(connection.engine_fd_, FIONREAD, &unread) == 0 && unread > 0;
 }
 
 // Any thread. True while another bulk-receiving connection of the group holds bytes in its
 // engine end (SIOCOUTQ: not yet read by the application) or in its out_ buffer.
 bool Bridge::earlier_bytes_unread(const Connection& connection) {
-  auto group = connection.ordering_group_;
-  if (!group) return false;
+  const auto& group = connection.ordering_group_;
+  if (!group || group->size.load(std::memory_order_relaxed) < 2) return false;
   std::vector<std::shared_ptr<Connection>> others;
   {
     std::lock_guard lock(group->mutex);
@@ -484,14 +497,14 @@ bool Bridge::ordering_clear(const std::shared_ptr<Connection>& connection) {
       std::lock_guard lock(connection->ordering_group_->mutex);
       members = connection->ordering_group_->members;
     }
-    if (members.size() < 2) return true;
+    if (members.size() < 2 || members.size() > kMaxCheckedGroup) return true;
     connection->hold_targets_.clear();
     for (auto& weak : members) {
       auto other = weak.lock();
       if (!other || other == connection || other->state() != Connection::State::established) continue;
       auto outstanding = other->outstanding_bytes_.load();
       bool paused = outstanding > static_cast<std::int64_t>(options_.max_outstanding_bytes);
-      if (outstanding < kBulkOutstanding && !paused) continue;
+      if (!bulk(*other)) continue;
       std::uint64_t target = other->bytes_emitted_;
       int waiting = 0;
       if (paused && ::ioctl(other->engine_fd_, FIONREAD, &waiting) == 0 && waiting > 0) {

@@ -52,6 +52,7 @@ class Connection;
 struct OrderingGroup {
   std::mutex mutex;
   std::vector<std::weak_ptr<Connection>> members;
+  std::atomic<std::size_t> size{0};  // members.size(), readable without the lock
 };
 
 class Connection {
@@ -240,6 +241,7 @@ class Bridge {
   void release_held();
   static bool earlier_bytes_unread(const Connection& connection);
   bool group_has_bulk(const Connection& connection) const;
+  static bool bulk(const Connection& connection);
 
   std::shared_ptr<ChannelFactory> factory_;
   Options options_;
