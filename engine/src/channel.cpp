@@ -4,6 +4,11 @@
 // send/update under it and flush their own packets; the runtime thread handles receive and
 // timer events under it. Deliveries are collected under the lock and handed to the
 // application after it is released, on the runtime thread only, so they stay in order.
+//
+// Send batching: a send that follows the previous one closely (SendCoalescer) leaves its
+// packets queued and posts a flush to the runtime thread, so one sendmmsg carries the packets
+// of many messages; a send from a runtime thread (an on_message handler) is always flushed by
+// that thread before it next sleeps. A lone send goes out at once on the calling thread.
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -21,6 +26,7 @@
 #include "tmc/fault_injector.h"
 #include "transport/fd_util.h"
 #include "transport/runtime_impl.h"
+#include "transport/send_coalescer.h"
 #include "transport/udp_socket.h"
 
 namespace tmc {
@@ -51,6 +57,7 @@ struct Channel::Impl : core::ChannelCore::Output {
   std::vector<Gap> gaps;
   std::vector<ControlEvent> controls;
   std::uint64_t dropped_sends = 0;
+  transport::SendCoalescer coalescer;  // under `mutex`
 
   std::mutex queue_mutex;
   std::condition_variable queue_ready;
@@ -73,7 +80,33 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // After any core call, under `mutex`: send what it queued and re-arm the timer.
   void after_core() {
+    flush_socket();
+    arm_timer();
+  }
+  void flush_socket() {
     dropped_sends += socket->flush();
+    if (coalescer.flush_requested()) coalescer.flushed(Clock::now());
+  }
+  // After a send under `mutex`: flush now, or leave the packets for a posted flush. Returns
+  // true when the caller must post a flush (after releasing `mutex`).
+  bool after_send() {
+    using Action = transport::SendCoalescer::Action;
+    const Action action = runtime->impl().on_runtime_thread() ? coalescer.on_flushing_thread_send()
+                                                              : coalescer.on_send(Clock::now());
+    if (action == Action::send_now) {
+      after_core();
+      coalescer.sent_directly(Clock::now());
+      return false;
+    }
+    arm_timer();
+    return action == Action::request_flush;
+  }
+  // Runs on the runtime thread for a post() of the socket's fd.
+  void on_posted_flush() {
+    std::lock_guard lock(mutex);
+    after_core();
+  }
+  void arm_timer() {
     const TimePoint next = core->next_timer();
     if (next == armed) return;
     armed = next;
@@ -217,7 +250,10 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   if (!impl.timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
 
   auto& loop = impl.runtime->impl();
-  loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.socket); });
+  loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t events) {
+    if (events & Runtime::Impl::kPosted) impl.on_posted_flush();
+    if (events & ~Runtime::Impl::kPosted) impl.receive_from(*impl.socket);
+  });
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
@@ -233,9 +269,14 @@ Channel::~Channel() {
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
-  std::lock_guard lock(impl_->mutex);
-  Completion completion = impl_->core->send(payload, per_message, Clock::now());
-  impl_->after_core();
+  bool post;
+  Completion completion;
+  {
+    std::lock_guard lock(impl_->mutex);
+    completion = impl_->core->send(payload, per_message, Clock::now());
+    post = impl_->after_send();
+  }
+  if (post) impl_->runtime->impl().post(impl_->socket->fd());
   return completion;
 }
 
@@ -315,6 +356,7 @@ std::uint32_t Channel::channel_id() const { return impl_->core->channel_id(); }
 void Channel::close() {
   {
     std::lock_guard lock(impl_->mutex);
+    impl_->flush_socket();  // what coalesced sends left queued still leaves
     impl_->core->close();
   }
   {
