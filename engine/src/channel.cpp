@@ -54,6 +54,7 @@ struct Channel::Impl : core::ChannelCore::Output {
   transport::UniqueFd timer;
   TimePoint armed = core::kNever;
   std::vector<Message> to_deliver;
+  std::vector<Message> delivering;  // dispatch's batch; runtime thread only
   std::vector<Gap> gaps;
   std::vector<ControlEvent> controls;
   std::uint64_t dropped_sends = 0;
@@ -187,7 +188,9 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // Hands collected events to the application; releases `lock` first.
   void dispatch(std::unique_lock<std::mutex>& lock) {
-    std::vector<Message> messages;
+    // Only the runtime thread dispatches, so `delivering` (reused: its capacity stays) is its own.
+    std::vector<Message>& messages = delivering;
+    messages.clear();
     messages.swap(to_deliver);
     std::vector<Gap> gap_events;
     gap_events.swap(gaps);
@@ -204,12 +207,14 @@ struct Channel::Impl : core::ChannelCore::Output {
       auto handler = message_handler;
       queue_lock.unlock();
       for (auto& message : messages) handler(std::move(message));
+      messages.clear();
       return;
     }
     for (auto& message : messages) {
       if (queue.size() >= queue_limit) queue.pop_front();  // the application is not reading
       queue.push_back(std::move(message));
     }
+    messages.clear();
     queue_lock.unlock();
     queue_ready.notify_all();
   }

@@ -195,7 +195,12 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
-  const Manifest effective = per_message.merged_over(defaults_);
+  // Most sends carry no per-message fields: then the defaults are the effective manifest, and
+  // the merge (a copy of every field, strings and member lists included) is skipped.
+  static const Manifest kNoOverrides{};
+  const bool overrides = !(per_message == kNoOverrides);
+  const Manifest merged = overrides ? per_message.merged_over(defaults_) : Manifest{};
+  const Manifest& effective = overrides ? merged : defaults_;
   const CompiledPipeline& pipeline = compiled(effective);
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
