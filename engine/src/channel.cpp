@@ -274,13 +274,10 @@ Channel::~Channel() {
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
-  bool post;
-  Completion completion;
-  {
-    std::lock_guard lock(impl_->mutex);
-    completion = impl_->core->send(payload, per_message, Clock::now());
-    post = impl_->after_send();
-  }
+  std::unique_lock lock(impl_->mutex);
+  Completion completion = impl_->core->send(payload, per_message, Clock::now());
+  const bool post = impl_->after_send();
+  lock.unlock();
   if (post) impl_->runtime->impl().post(impl_->socket->fd());
   return completion;
 }

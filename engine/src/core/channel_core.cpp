@@ -303,6 +303,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
     packet.pending = message.reliable_mask;
+    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
     std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
