@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "transport/runtime_impl.h"
-#include "transport/udp_socket.h"
 
 namespace tmc {
 
@@ -102,7 +101,6 @@ void Runtime::Impl::run_posted() {
 void Runtime::Impl::run() {
   constexpr int kEvents = 64;
   epoll_event events[kEvents];
-  transport::UdpSocket::prepare_receive_buffers();  // prefault now, not on the first message
   while (!stopping_) {
     run_posted();
     if (stopping_) break;

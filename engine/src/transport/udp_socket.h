@@ -39,10 +39,10 @@ class UdpSocket {
   // (0 when the socket is drained).
   std::size_t receive_batch(const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram);
 
-  // Allocates and prefaults the calling thread's receive arena (kBatch × kMaxDatagram) and its
-  // recvmmsg headers, once per thread. The runtime thread calls it at start-up so the first
-  // datagram does not pay ~1000 page faults; receive_batch calls it too (a no-op after the first).
-  static void prepare_receive_buffers();
+  // Drains the error queue (EPOLLERR): calls `on_error(destination, errno)` for each ICMP error
+  // answering a datagram sent to `destination` (ECONNREFUSED: port unreachable). Returns how
+  // many queued errors were read. Reading them also clears the pending socket error.
+  std::size_t receive_errors(const std::function<void(const core::SocketAddress& destination, int error)>& on_error);
 
  private:
   UniqueFd fd_;
