@@ -128,6 +128,8 @@ class Channel {
   // Connection control (TMC_TYPE_CONTROL, wire_format.h): used by the shim's connection
   // handshake. send_control goes to one member by name, or to a raw "host:port" address when
   // no member has that name; received control packets go to the handler (runtime thread).
+  // An ICMP port unreachable answering a datagram sent to A arrives as a REFUSE from A with
+  // sender id 0 (nobody listens at A).
   void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address);
   void on_control(std::function<void(std::uint8_t subtype, std::uint32_t argument,
                                      std::uint32_t sender_id, const sockaddr_storage& source)> handler);
