@@ -12,7 +12,8 @@
 # rate on the INGRESS of both veths (data A->B and acks B->A), seeded per run. Per loss rate and
 # round every arm runs once, arms interleaved; each run = one receiver process in B, one sender
 # process in A for --seconds (bounded also in bytes), goodput measured by the receiver from its
-# first to its last delivery. The table gives the median over rounds and the ratios; goals:
+# first to its last delivery. The table gives the median over rounds and the ratios (xTCP of
+# the medians, and "paired": the median of the per-round ratios arm / TCP); goals:
 # loss-tolerant >= 2x TCP at 1% loss and >= 0.9x its own 0%-loss figure.
 # Cleanup (trap on EXIT/INT/TERM, also on failure): child processes by pid, both netns (with
 # them the veths and tc filters).
@@ -150,23 +151,27 @@ awk -v arms="$arms" -v losses="$losses" '
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   }
-  { key = $1 SUBSEP $2; g[key] = g[key] " " $4; r[key] = r[key] " " $5; t[key] = t[key] " " $6; c[key] = c[key] " " $7 }
+  { key = $1 SUBSEP $2; g[key] = g[key] " " $4; r[key] = r[key] " " $5; t[key] = t[key] " " $6; c[key] = c[key] " " $7
+    run[$1 SUBSEP $2 SUBSEP $3] = $4 }
   END {
     na = split(arms, A, ","); nl = split(losses, L, ",")
-    printf "%-14s %7s %12s %8s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "x own 0%", "retrans", "rtt us", "cpu us/MB"
+    # xTCP paired: the median over rounds of (arm / TCP in the same round, seconds apart).
+    for (k in run) { split(k, part, SUBSEP); tk = "tcp" SUBSEP part[2] SUBSEP part[3]
+      if ((tk in run) && run[tk] > 0) paired[part[1] SUBSEP part[2]] = paired[part[1] SUBSEP part[2]] " " run[k] / run[tk] }
+    printf "%-14s %7s %12s %8s %8s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "paired", "x own 0%", "retrans", "rtt us", "cpu us/MB"
     for (i = 1; i <= nl; i++) for (a = 1; a <= na; a++) {
       key = A[a] SUBSEP L[i]; base = A[a] SUBSEP L[1]; tcp = "tcp" SUBSEP L[i]
       m = median(g[key]); mt = (tcp in g) ? median(g[tcp]) : 0; m0 = median(g[base])
-      gm[key] = m
-      printf "%-14s %6.2f%% %12.1f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, (mt > 0 ? m / mt : 0),
-             (m0 > 0 ? m / m0 : 0), median(r[key]), median(t[key]), median(c[key])
+      gm[key] = m; pm[key] = (key in paired) ? median(paired[key]) : 0
+      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, (mt > 0 ? m / mt : 0),
+             pm[key], (m0 > 0 ? m / m0 : 0), median(r[key]), median(t[key]), median(c[key])
     }
     lt = "loss-tolerant"; worst = L[nl]
     if ((lt SUBSEP worst) in g && ("tcp" SUBSEP worst) in g) {
       dt = gm["tcp" SUBSEP worst]; d0 = gm[lt SUBSEP L[1]]
       x = (dt > 0 ? gm[lt SUBSEP worst] / dt : 0)
       y = (d0 > 0 ? gm[lt SUBSEP worst] / d0 : 0)
-      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
-             100 * worst, x, (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
+      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (paired per round: %.2fx; goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
+             100 * worst, x, pm[lt SUBSEP worst], (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
     }
   }' "$results"
