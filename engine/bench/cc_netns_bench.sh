@@ -58,7 +58,10 @@ work=$(mktemp -d /tmp/cc_netns_bench.XXXXXX)
 pids=()
 cleanup() {
   local pid
+  # Our children by pid, then whatever still runs inside our two netns (only our processes
+  # are there), so a deleted netns cannot be kept alive by a leftover worker.
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in $(ip netns pids "$ns_a" 2>/dev/null) $(ip netns pids "$ns_b" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   ip netns exec "$ns_a" "$loss_cli" detach --dev eth0 >/dev/null 2>&1 || true
   ip netns exec "$ns_b" "$loss_cli" detach --dev eth0 >/dev/null 2>&1 || true
@@ -81,7 +84,9 @@ for ns in "$ns_a" "$ns_b"; do
 done
 
 port=7100
-run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rtt_us cpu_us_per_MB"
+# Runs in the main shell (not in $(...)), so the trap sees every worker pid, and waits with the
+# `wait` builtin, which a trapped INT/TERM interrupts at once.
+run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans rtt_us cpu_us_per_MB dropped" to $results
   local arm=$1 loss=$2 round=$3 transport=tmc cc=$1 params=()
   [ "$arm" = tcp ] && { transport=tcp; cc=none; }
   [ "$arm" = loss-tolerant ] && params=("${cc_params[@]}")
@@ -105,9 +110,12 @@ run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rt
     [ $waited -lt 100 ] || { echo "cc_netns_bench: receiver did not start: $(cat "$out_r")" >&2; exit 1; }
   done
   ip netns exec "$ns_a" timeout $((seconds + 15)) "$bench" send --transport "$transport" --cc "$cc" \
-    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" "${params[@]}" >"$out_s" 2>&1 ||
-    { echo "cc_netns_bench: sender failed: $(cat "$out_s")" >&2; exit 1; }
+    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" "${params[@]}" >"$out_s" 2>&1 &
+  local sender=$!
+  pids+=("$sender")
+  wait "$sender" || { echo "cc_netns_bench: sender failed: $(cat "$out_s")" >&2; exit 1; }
   wait "$receiver" || { echo "cc_netns_bench: receiver failed: $(cat "$out_r")" >&2; exit 1; }
+  pids=()
   local dropped="-"
   if [ "$loss" != 0 ]; then
     dropped=$(ip netns exec "$ns_b" "$loss_cli" stats --dev eth0 | sed -n 's/.*seen=\([0-9]*\) dropped=\([0-9]*\).*/\2\/\1/p')
@@ -125,7 +133,11 @@ run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rt
     retrans=$(sed -n 's/^SENDER_ENGINE.* retransmissions=\([0-9]*\).*/\1/p' "$out_s")
     rtt=$(sed -n 's/^SENDER_ENGINE.* srtt_us=\([0-9.]*\).*/\1/p' "$out_s")
   fi
-  echo "$arm $loss $round ${goodput:-0} ${retrans:-0} ${rtt:-0} $(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{printf "%.1f", (b > 0 ? (r + s) / (b / 1e6) * 1e6 : 0)}') $dropped"
+  local cpu_per_mb
+  cpu_per_mb=$(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{printf "%.1f", (b > 0 ? (r + s) / (b / 1e6) * 1e6 : 0)}')
+  local line="$arm $loss $round ${goodput:-0} ${retrans:-0} ${rtt:-0} $cpu_per_mb $dropped"
+  echo "  $line" >&2
+  echo "$line" >>"$results"
 }
 
 IFS=, read -ra loss_list <<<"$losses"
@@ -136,9 +148,7 @@ echo "cc_netns_bench: $(uptime)" >&2
 for loss in "${loss_list[@]}"; do
   for round in $(seq 1 "$rounds"); do
     for arm in "${arm_list[@]}"; do
-      line=$(run_once "$arm" "$loss" "$round")
-      echo "  $line" >&2
-      echo "$line" >>"$results"
+      run_once "$arm" "$loss" "$round"
     done
   done
 done
