@@ -23,8 +23,7 @@ class UdpSocket {
   // holds a ':'.
   UdpSocket(const std::string& ns, const std::string& ip, uint16_t port) {
     InNetns inside(ns);
-    ipv6_ = ip.find(':') != std::string::npos;
-    fd_ = socket(ipv6_ ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd_ = socket(ip.find(':') != std::string::npos ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket failed");
     int buffer = 16 << 20;
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer);
@@ -92,7 +91,6 @@ class UdpSocket {
 
  private:
   int fd_ = -1;
-  bool ipv6_ = false;
 };
 
 }  // namespace tmc::bpf::test
