@@ -28,6 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeId = 0;
 constexpr std::size_t kReadSize = 64 * 1024;
+// Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
+// sending while the application copies its next buffer beats doing both on one thread.
+constexpr std::size_t kDirectSendLimit = 16 * 1024;
 constexpr std::chrono::milliseconds kCloseRepeat{20};
 constexpr int kCloseRepeats = 3;
 // Unreliable channels cannot wait for lost messages before the peer's CLOSE takes effect.
@@ -606,7 +609,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
 
 bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count,
                          std::size_t total) {
-  if (total == 0 || connection->state() != Connection::State::established) return false;
+  if (total == 0 || total > kDirectSendLimit || connection->state() != Connection::State::established) return false;
   if (connection->outstanding_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(total) >
       static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
     return false;
