@@ -5,7 +5,8 @@
 #    system call excluded: shim_fast_path).
 # 2. iperf3 TCP loopback, shim loaded with a policy that matches nothing vs without (goal >= 0.98x).
 # 3. iperf3 over a shim-matched reliable stream on loopback vs kernel TCP (informational).
-# 4. sockperf TCP ping-pong on loopback, both ends under the shim (send-call framing, reliable
+# 4. RSS growth of an idle process with one matched connection (see part 4 below).
+# 5. sockperf TCP ping-pong on loopback, both ends under the shim (send-call framing, reliable
 #    and unreliable channels) vs kernel TCP: p50/p99 round-trip ratios (the per-message cost of
 #    the shim's path). The netns/loss benchmarks are tests/shim/netns_benchmark.sh.
 set -u
@@ -41,6 +42,35 @@ print(f'kernel TCP {b:.2f} Gbit/s')
 print(f'shim loaded, no rule matches {p:.2f} Gbit/s: ratio {p/b:.3f} (goal >= 0.98)')
 print(f'shim-matched reliable stream {m:.2f} Gbit/s: ratio {m/b:.3f} vs kernel TCP (loopback, informational)')"
 
+# 4. Memory: RSS growth of an idle process with one matched connection (goal <= 16 MiB), client
+#    (idle_rss.py measures itself around connect) and server (measured from /proc around the
+#    client's connection), shimmed and, as the baseline, over kernel TCP.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+memory() {  # memory LABEL ENV...
+  local label=$1 port server server_before server_during client
+  shift
+  port=$(free_port)
+  env "$@" python3 "$(dirname "$0")/asyncio_echo.py" server "$port" >/dev/null 2>&1 &
+  server=$!
+  for _ in $(seq 200); do  # listening: a kernel TCP listener or the shim's channel on UDP $port
+    ss -Hltn "sport = :$port" | grep -q . || ss -Hun "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  sleep 0.5
+  server_before=$(rss_kib "$server")
+  env "$@" timeout 30 python3 "$(dirname "$0")/bench/idle_rss.py" "$port" 3 >"$work/rss.txt" &
+  client=$!
+  sleep 2
+  server_during=$(rss_kib "$server")
+  wait "$client"
+  kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+  echo "$label client: $(cat "$work/rss.txt"); server: rss_before_kib=$server_before rss_with_connection_kib=$server_during growth_kib=$((server_during - server_before))"
+}
+echo "== 4. RSS growth of an idle process with one connection (goal <= 16384 KiB shimmed) =="
+memory "kernel TCP" TMC_BENCH=kernel
+memory "shim-matched" LD_PRELOAD="$shim" TMC_POLICY="$work/match.yaml"
+
 pingpong() {  # pingpong MANIFEST-or-kernel -> "p50 p99" RTT in us over 3 s
   local port manifest=$1
   port=$(free_port)
@@ -57,7 +87,7 @@ pingpong() {  # pingpong MANIFEST-or-kernel -> "p50 p99" RTT in us over 3 s
   wait "$server" 2>/dev/null
 }
 if command -v sockperf >/dev/null; then
-  echo "== 4. sockperf TCP ping-pong on loopback, 3 s each (RTT, us) =="
+  echo "== 5. sockperf TCP ping-pong on loopback, 3 s each (RTT, us) =="
   kernel=$(pingpong kernel)
   reliable=$(pingpong "{channel: pp, reliability: all, ordering: fifo}")
   unreliable=$(pingpong "{channel: pp, reliability: none, ordering: none}")
@@ -67,5 +97,5 @@ print(f'kernel TCP p50 {k[0]:.1f} p99 {k[1]:.1f}')
 for name, v in (('shim reliable', r), ('shim unreliable', u)):
     print(f'{name} p50 {v[0]:.1f} ({v[0]/k[0]:.2f}x kernel) p99 {v[1]:.1f} ({v[1]/k[1]:.2f}x kernel)')"
 else
-  echo "== 4. sockperf not installed: skipped =="
+  echo "== 5. sockperf not installed: skipped =="
 fi

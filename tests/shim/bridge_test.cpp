@@ -250,6 +250,30 @@ TEST_F(BridgeTest, NonblockingConnectFailureReportsSoError) {
   ops::close(client);
 }
 
+// A port this process holds for a connection (the client's channel port) has no listener: an
+// OPEN there is refused at once, as TCP answers a SYN to such a port with RST.
+TEST_F(BridgeTest, ConnectToAPortWithoutListenerIsRefused) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.1", &port);
+  int client = connect_to("127.0.0.1", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  const std::uint16_t client_port = ntohs(name_of(client, false).sin_port);
+  int status = 0;
+  auto started = std::chrono::steady_clock::now();
+  int refused = connect_to("127.0.0.1", client_port, 0, &status);
+  EXPECT_EQ(status, ECONNREFUSED);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 700ms);  // not the connect timeout
+  // The connection whose port was probed is untouched.
+  write_all(client, "still here");
+  char buffer[16];
+  EXPECT_EQ(::read(server, buffer, sizeof buffer), 10);
+  ops::close(refused);
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+}
+
 TEST_F(BridgeTest, UnmatchedSocketsPassThroughUntouched) {
   int server = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};

@@ -417,6 +417,12 @@ void Bridge::handle_control(std::uint64_t owner, bool is_listener, std::uint8_t 
   }
   auto connection = find(owner);
   if (!connection) return;
+  if (subtype == TMC_CONTROL_OPEN) {
+    // An OPEN to a connection's own port: this process holds the port but listens on no such
+    // thing there. Refuse, as TCP answers a SYN to a port without a listener with RST.
+    if (connection->port_) connection->port_->send_control(TMC_CONTROL_REFUSE, argument, from.to_string());
+    return;
+  }
   // Only the peer may steer a connection: a lingering channel of an earlier connection whose
   // peer used the same UDP port must not close or reset this one.
   auto from_text = from.to_string();
@@ -487,10 +493,15 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   socklen_t target_length = abstract_address(listener->unix_name_, &target);
   if (TMC_REAL(bind)(fd, reinterpret_cast<sockaddr*>(&own), own_length) != 0 ||
       TMC_REAL(connect)(fd, reinterpret_cast<sockaddr*>(&target), target_length) != 0) {
-    // Backlog full (EAGAIN) or listener gone: drop the OPEN like a SYN; the client retries.
-    log_debug("OPEN from {}: application listener not ready: {}", client.to_string(), std::strerror(errno));
+    // Backlog full (EAGAIN): drop the OPEN like a SYN; the client retries. The application's
+    // listener gone (ECONNREFUSED/ENOENT): nobody will accept, refuse at once.
+    int error = errno;
+    log_debug("OPEN from {}: application listener not ready: {}", client.to_string(), std::strerror(error));
     FdTable::clear(fd);
     TMC_REAL(close)(fd);
+    if (error == ECONNREFUSED || error == ENOENT) {
+      listener->port_->send_control(TMC_CONTROL_REFUSE, token, client.to_string());
+    }
     return;
   }
   connection->engine_fd_ = fd;
