@@ -646,7 +646,7 @@ bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const io
   for (int i = 0; i < count; ++i) {
     framer.feed(std::span<const std::byte>(static_cast<const std::byte*>(data[i].iov_base), data[i].iov_len));
   }
-  ++connection->direct_sends_;
+  connection->direct_sends_.fetch_add(1, std::memory_order_relaxed);
   send_messages(connection, false);
   return true;
 }
@@ -847,7 +847,7 @@ std::string Bridge::stats(bool prometheus) {
     out << "# TYPE tmc_shim_messages_sent_total counter\n# TYPE tmc_shim_bytes_sent_total counter\n"
            "# TYPE tmc_shim_messages_delivered_total counter\n# TYPE tmc_shim_bytes_delivered_total counter\n"
            "# TYPE tmc_shim_retransmissions_total counter\n# TYPE tmc_shim_abandoned_total counter\n"
-           "# TYPE tmc_shim_smoothed_rtt_seconds gauge\n";
+           "# TYPE tmc_shim_smoothed_rtt_seconds gauge\n# TYPE tmc_shim_direct_writes_total counter\n";
   }
   for (auto& connection : all) {
     if (!connection->port_) continue;
@@ -861,7 +861,8 @@ std::string Bridge::stats(bool prometheus) {
           << "tmc_shim_bytes_delivered_total" << labels << " " << stats.bytes_delivered << "\n"
           << "tmc_shim_retransmissions_total" << labels << " " << stats.retransmissions << "\n"
           << "tmc_shim_abandoned_total" << labels << " " << stats.abandoned << "\n"
-          << "tmc_shim_smoothed_rtt_seconds" << labels << " " << stats.smoothed_rtt_us / 1e6 << "\n";
+          << "tmc_shim_smoothed_rtt_seconds" << labels << " " << stats.smoothed_rtt_us / 1e6 << "\n"
+          << "tmc_shim_direct_writes_total" << labels << " " << connection->direct_sends_.load() << "\n";
     } else {
       out << "connection " << connection->id_ << " rule " << connection->rule().name << " "
           << to_string(connection->rule().role) << " " << connection->local_.to_string() << " -> "
@@ -870,7 +871,8 @@ std::string Bridge::stats(bool prometheus) {
           << stats.messages_delivered << " (" << stats.bytes_delivered << " B)\n"
           << "  packets sent " << stats.packets_sent << ", received " << stats.packets_received << ", retransmissions "
           << stats.retransmissions << ", abandoned " << stats.abandoned << ", malformed " << stats.malformed_dropped
-          << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n";
+          << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n"
+          << "  writes sent directly (no socketpair hop) " << connection->direct_sends_.load() << "\n";
     }
   }
   if (!prometheus && all.empty()) out << "no matched connections\n";
