@@ -10,7 +10,7 @@
 #    and unreliable channels) vs kernel TCP: p50/p99 round-trip ratios (the per-message cost of
 #    the shim's path). The netns/loss benchmarks are tests/shim/netns_benchmark.sh.
 set -u
-build=$1
+build=$(cd "$1" && pwd)  # absolute: LD_PRELOAD must not depend on the cwd
 shim="$build/shim/libtmc_shim.so"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
