@@ -3,7 +3,6 @@
 // runtime thread), and unreliable messages can be dropped with a given probability.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -76,9 +75,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
   }
 
   double loss = 0;                 // probability an unreliable message is dropped
-  // As the engine reports ICMP port unreachable: control sent to a port nobody has comes back
-  // as a REFUSE from that port. Off: such packets vanish (a host that answers nothing).
-  std::atomic<bool> refuse_unbound{true};
+  // Control packets to a port nothing is bound to come back as REFUSE (the engine's ICMP
+  // port-unreachable report); off: they vanish, like a host that answers nothing.
+  bool refuse_unbound = false;
   std::vector<std::size_t> sizes;  // sizes of every message sent (guarded by mutex_)
   std::uint64_t dropped = 0;
 
@@ -105,9 +104,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
     std::lock_guard lock(mutex_);
     ports_.erase(number);
   }
-  // Runs `action` with the port bound to `number` (if any), on the hub thread.
-  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action) {
-    post([this, number, action] {
+  // Runs `action` with the port bound to `number` (if any; else `unbound`), on the hub thread.
+  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action, std::function<void()> unbound = {}) {
+    post([this, number, action, unbound] {
       std::lock_guard dispatch(dispatch_mutex_);
       LoopbackPort* port = nullptr;
       {
@@ -115,27 +114,11 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
         auto found = ports_.find(number);
         if (found != ports_.end()) port = found->second;
       }
-      if (port) action(*port);
-    });
-  }
-  // On the hub thread (inside to_port/to_port_or): the port bound to `number`, or null.
-  LoopbackPort* bound(std::uint16_t number) {
-    std::lock_guard lock(mutex_);
-    auto found = ports_.find(number);
-    return found == ports_.end() ? nullptr : found->second;
-  }
-  // Like to_port; when no port is bound to `number`, runs `otherwise` instead (hub thread).
-  void to_port_or(std::uint16_t number, std::function<void(LoopbackPort&)> action, std::function<void()> otherwise) {
-    post([this, number, action, otherwise] {
-      std::lock_guard dispatch(dispatch_mutex_);
-      LoopbackPort* port = nullptr;
-      {
-        std::lock_guard lock(mutex_);
-        auto found = ports_.find(number);
-        if (found != ports_.end()) port = found->second;
+      if (port) {
+        action(*port);
+      } else if (unbound) {
+        unbound();
       }
-      if (port) action(*port);
-      else otherwise();
     });
   }
   bool drop() {
@@ -234,18 +217,18 @@ inline void LoopbackPort::send(std::span<const std::byte> payload, const Manifes
 inline void LoopbackPort::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) {
   auto destination = *parse_endpoint(address);
   auto from = source();
-  auto hub = hub_;
-  std::uint16_t own = port_;
-  hub_->to_port_or(
+  // Nothing bound there: like the engine's ICMP port-unreachable report (IP_RECVERR), the
+  // sender's control handler sees a REFUSE from that address.
+  sockaddr_storage unreachable{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&unreachable);
+  v4->sin_family = AF_INET;
+  v4->sin_port = htons(destination.port);
+  std::memcpy(&v4->sin_addr, destination.address.bytes.data() + 12, 4);
+  auto own = port_;
+  hub_->to_port(
       destination.port, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); },
-      [hub, own, destination] {
-        if (!hub->refuse_unbound) return;
-        sockaddr_storage refused{};
-        auto* v4 = reinterpret_cast<sockaddr_in*>(&refused);
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(destination.port);
-        inet_pton(AF_INET, destination.address.to_string().c_str(), &v4->sin_addr);
-        if (LoopbackPort* sender = hub->bound(own)) sender->receive_control(TMC_CONTROL_REFUSE, 0, refused);
+      [hub = hub_.get(), own, unreachable] {
+        if (hub->refuse_unbound) hub->to_port(own, [unreachable](LoopbackPort& port) { port.receive_control(TMC_CONTROL_REFUSE, 0, unreachable); });
       });
 }
 
