@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <vector>
 
