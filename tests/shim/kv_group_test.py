@@ -8,6 +8,7 @@ back from the replicas' real addresses, which is how kv_client counts its quorum
 In a netns topology this test creates (harness/tmcab/topology.py; removed on every exit path):
 - every operation completes and every GET reads back the client's last PUT (kv_client's own
   check: exit 3 and `violations` on a stale read), for both policies;
+- the replies are the same as over kernel UDP (kv_client's digest of every result, same seed);
 - the multicast policy sends about one packet per request from the client (IP multicast), the
   fan-out policy at least three;
 - control: without the shim, the virtual address reaches nobody and nothing completes.
@@ -43,7 +44,7 @@ def tx_packets(topology, host):
 
 
 class KvGroup(unittest.TestCase):
-    def run_arm(self, policy, ops=OPS, duration=30):
+    def run_arm(self, policy, ops=OPS, duration=30, group=True):
         env = {"LD_PRELOAD": str(SHIM), "TMC_POLICY": str(policy)} if policy else None
         with Topology(4, workdir=Path(self.workdir)) as topo:
             replicas = topo.hosts[1:]
@@ -54,7 +55,8 @@ class KvGroup(unittest.TestCase):
             before = tx_packets(topo, topo.hosts[0])
             status, output = topo.run(topo.hosts[0], [str(CLIENT), "--mode", "udp", "--replicas",
                                                       ",".join(f"{h.address}:7000" for h in replicas),
-                                                      "--group", "10.77.1.1:7000", "--ops", str(ops),
+                                                      *(["--group", "10.77.1.1:7000"] if group else []),
+                                                      "--ops", str(ops),
                                                       "--keys", "50", "--duration", str(duration), "--seed", "5"],
                                       "client", timeout=duration + 30, env=env)
             sent = tx_packets(topo, topo.hosts[0]) - before
@@ -62,6 +64,7 @@ class KvGroup(unittest.TestCase):
         for line in output.splitlines():
             if line.startswith("{"):
                 summary = json.loads(line)
+        print(f"\n  {policy.name if policy else 'no shim'}: exit {status}, {sent} client packets, {summary}", file=sys.stderr)
         return status, summary, output, sent
 
     def wait_ready(self, proc, timeout=10):
@@ -91,15 +94,25 @@ class KvGroup(unittest.TestCase):
         self.assertGreater(summary["gets"], OPS // 4, summary)
         self.assertGreater(summary["puts"], OPS // 4, summary)
 
+    def kernel_digest(self):
+        """The digest of every reply of the same run over kernel UDP (requests sent to each replica)."""
+        if not hasattr(KvGroup, "_kernel_digest"):
+            status, summary, output, _ = self.run_arm(None, group=False)
+            self.check_complete("kernel UDP", status, summary, output)
+            KvGroup._kernel_digest = summary["digest"]
+        return KvGroup._kernel_digest
+
     def test_multicast_mapping_completes_with_one_packet_per_request(self):
         status, summary, output, sent = self.run_arm(POLICIES / "kv-multicast.yaml")
         self.check_complete("kv-multicast", status, summary, output)
+        self.assertEqual(summary["digest"], self.kernel_digest(), "same replies as over kernel UDP")
         requests = OPS + summary.get("retries", 0)
         self.assertLess(sent, 2 * requests, f"IP multicast: {sent} packets for {requests} requests")
 
     def test_reliable_fan_out_completes_and_fans_out(self):
         status, summary, output, sent = self.run_arm(POLICIES / "kv-reliable.yaml")
         self.check_complete("kv-reliable", status, summary, output)
+        self.assertEqual(summary["digest"], self.kernel_digest(), "same replies as over kernel UDP")
         self.assertGreaterEqual(sent, 3 * OPS, f"unicast fan-out: {sent} packets for {OPS} requests")
 
     def test_without_the_shim_the_virtual_address_reaches_nobody(self):
