@@ -141,6 +141,11 @@ TEST_F(DatagramTest, RequestAndReplyCarryTrueAddressesAndUdpIdentity) {
   EXPECT_EQ(int_option(server, SOL_SOCKET, SO_TYPE), SOCK_DGRAM);
   EXPECT_EQ(int_option(server, SOL_SOCKET, SO_DOMAIN), AF_INET);
   EXPECT_EQ(int_option(server, SOL_SOCKET, SO_PROTOCOL), IPPROTO_UDP);
+  EXPECT_EQ(ops::listen(server, 4), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  auto again = inet("127.0.0.1", 6001);
+  EXPECT_EQ(datagram::bind(server, reinterpret_cast<sockaddr*>(&again), sizeof again).value_or(0), -1);
+  EXPECT_EQ(errno, EINVAL) << "a bridged socket is bound";
 
   int client = udp_socket(SOCK_NONBLOCK | SOCK_CLOEXEC);
   int ttl = 7;

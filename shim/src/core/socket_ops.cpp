@@ -287,6 +287,10 @@ int connect(int fd, const sockaddr* address, socklen_t length) {
 
 int listen(int fd, int backlog) {
   const auto& configuration = config();
+  if (is_bridged_datagram(fd) && !inside_shim()) {
+    errno = EOPNOTSUPP;  // as for a UDP socket (the AF_UNIX end behind it could listen)
+    return -1;
+  }
   if (inside_shim() || !configuration.policy || FdTable::managed(fd)) return TMC_REAL(listen)(fd, backlog);
   const int saved_errno = errno;
   auto pass = [&] {
