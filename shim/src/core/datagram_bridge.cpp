@@ -326,12 +326,34 @@ void DatagramBridge::on_readable(const std::shared_ptr<DatagramSocket>& socket) 
 }
 
 void DatagramBridge::send_datagram(const std::shared_ptr<DatagramSocket>& socket, std::span<const std::byte> record) {
+  note_unqueued(*socket);
   DatagramHeader header;
   if (record.size() < sizeof header) return;  // not written by the shim's send path
   std::memcpy(&header, record.data(), sizeof header);
   if (header.magic != DatagramHeader::kMagic || !header.has_address) return;
-  auto payload = record.subspan(sizeof header);
-  auto destination = header.endpoint();
+  send_to_channel(socket, header.endpoint(), record.subspan(sizeof header));
+}
+
+void DatagramBridge::note_unqueued(DatagramSocket& socket) {
+  // Fork children write records here too, uncounted: the count never goes below 0.
+  auto queued = socket.queued_records_.load();
+  while (queued > 0 && !socket.queued_records_.compare_exchange_weak(queued, queued - 1)) {
+  }
+}
+
+bool DatagramBridge::send_direct(const std::shared_ptr<DatagramSocket>& socket, const InetEndpoint& destination,
+                                 std::span<const std::byte> payload) {
+  if (socket->queued_records_.load() > 0 || socket->app_closed_ ||
+      socket->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
+    return false;
+  }
+  ShimScope scope;
+  send_to_channel(socket, destination, payload);
+  return true;
+}
+
+void DatagramBridge::send_to_channel(const std::shared_ptr<DatagramSocket>& socket, const InetEndpoint& destination,
+                                     std::span<const std::byte> payload) {
   const Rule& rule = *socket->rule_;
   const Manifest* per_message = rule.manifest_for(payload);
   auto size = static_cast<std::int64_t>(payload.size());

@@ -86,6 +86,7 @@ class DatagramSocket {
   std::vector<std::string> groups_;
 
   std::atomic<std::int64_t> outstanding_bytes_{0};
+  std::atomic<std::int64_t> queued_records_{0};  // written to the socketpair by the owner, not yet sent
   std::mutex out_mutex_;                  // deliveries waiting for room on the engine end
   std::deque<std::vector<std::byte>> out_;  // header + payload records
   std::size_t out_bytes_ = 0;
@@ -123,6 +124,16 @@ class DatagramBridge {
   // connect(): from now on only `peer` (or, for a group's virtual destination, its members) is
   // delivered; nullopt = AF_UNSPEC, accept every source again.
   void set_peer(DatagramSocket& socket, std::optional<InetEndpoint> peer);
+  // The application thread's own send (owner process only): the datagram goes to the channel at
+  // once, skipping the hop through the socketpair and the bridge thread. False when it must take
+  // the socketpair instead, to keep order behind records queued there or to wait for
+  // acknowledgements (then the kernel's blocking/EAGAIN semantics of that path apply).
+  bool send_direct(const std::shared_ptr<DatagramSocket>& socket, const InetEndpoint& destination,
+                   std::span<const std::byte> payload);
+  // Before the owner writes a record to the socketpair (send_direct said no).
+  static void note_queued(DatagramSocket& socket) { ++socket.queued_records_; }
+  static void note_unqueued(DatagramSocket& socket);  // a record left the socketpair (never below 0)
+
   // IP_ADD_MEMBERSHIP: also receive what is sent to `group` ("239.1.2.3:7000"). 0 or errno.
   int join_group(DatagramSocket& socket, const std::string& group);
 
@@ -141,6 +152,8 @@ class DatagramBridge {
   void wake();
   void on_readable(const std::shared_ptr<DatagramSocket>& socket);
   void send_datagram(const std::shared_ptr<DatagramSocket>& socket, std::span<const std::byte> record);
+  void send_to_channel(const std::shared_ptr<DatagramSocket>& socket, const InetEndpoint& destination,
+                       std::span<const std::byte> payload);
   void deliver(const std::shared_ptr<DatagramSocket>& socket, std::vector<std::byte>&& payload,
                const sockaddr_storage& source);
   void flush_out(const std::shared_ptr<DatagramSocket>& socket);

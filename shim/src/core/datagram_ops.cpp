@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -28,6 +29,9 @@ std::mutex& datagram_bridge_mutex() {
   return *mutex;
 }
 DatagramBridge* datagram_bridge_instance = nullptr;
+// $TMC_SHIM_UDP_DIRECT=0 sends every datagram through the socketpair and the bridge thread (the
+// path fork children always take): for benchmarking the direct path against it.
+bool direct_sends = true;
 int datagram_bridge_pid = 0;
 
 bool is_wildcard(const IpAddress& address) { return address == *parse_ip("0.0.0.0") || address == *parse_ip("::"); }
@@ -208,6 +212,8 @@ void datagram_after_fork_child() {
 namespace datagram {
 
 void configure(const Policy* policy) {
+  const char* direct = std::getenv("TMC_SHIM_UDP_DIRECT");
+  direct_sends = !(direct && std::strcmp(direct, "0") == 0);
   bool senders = false;
   if (policy) {
     for (const auto& rule : policy->rules) senders = senders || rule.role == Role::udp_sender;
@@ -397,6 +403,25 @@ ssize_t send_message(int fd, const msghdr* message, int flags) {
     errno = EMSGSIZE;
     return -1;
   }
+  if (state->owner_pid == ::getpid() && direct_sends) {
+    if (DatagramBridge* shim_bridge = datagram_bridge()) {
+      // Direct to the channel (datagram_bridge.h): one contiguous payload.
+      static thread_local std::vector<std::byte> gathered;
+      std::span<const std::byte> payload;
+      if (message->msg_iovlen == 1) {
+        payload = {static_cast<const std::byte*>(message->msg_iov[0].iov_base), message->msg_iov[0].iov_len};
+      } else {
+        gathered.clear();
+        for (std::size_t i = 0; i < static_cast<std::size_t>(message->msg_iovlen); ++i) {
+          auto* base = static_cast<const std::byte*>(message->msg_iov[i].iov_base);
+          gathered.insert(gathered.end(), base, base + message->msg_iov[i].iov_len);
+        }
+        payload = gathered;
+      }
+      if (shim_bridge->send_direct(state->datagram, *destination, payload)) return static_cast<ssize_t>(total);
+      DatagramBridge::note_queued(*state->datagram);
+    }
+  }
   auto header = DatagramHeader::of(*destination);
   iovec stack_parts[16];
   std::vector<iovec> heap_parts;
@@ -412,6 +437,7 @@ ssize_t send_message(int fd, const msghdr* message, int flags) {
   record.msg_iovlen = message->msg_iovlen + 1;
   // Ancillary data (IP_PKTINFO, UDP_SEGMENT...) has no meaning on the channel: not passed on.
   ssize_t written = TMC_REAL(sendmsg)(fd, &record, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
+  if (written < 0 && state->owner_pid == ::getpid()) DatagramBridge::note_unqueued(*state->datagram);
   if (written < 0) {
     if (errno == EPIPE || errno == ECONNRESET) errno = ENOBUFS;  // the bridge is gone (process teardown)
     return -1;
