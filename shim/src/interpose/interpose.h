@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdarg>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ extern char** environ;
 namespace tmc::shim {
 
 // Flags that make a write-like call leave the hot path.
-constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDatagramFlag;
+constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag | kDatagramFlag;
 // A send-like call on an fd the shim does not manage: classified first when UDP senders exist.
 inline bool plain_send(int fd) {
   return !needs_shim(fd, FdTable::kManaged) && !classify_sends.load(std::memory_order_relaxed);
