@@ -32,6 +32,7 @@ DatagramBridge* datagram_bridge_instance = nullptr;
 // $TMC_SHIM_UDP_DIRECT=0 sends every datagram through the socketpair and the bridge thread (the
 // path fork children always take): for benchmarking the direct path against it.
 bool direct_sends = true;
+std::atomic<DatagramBridge*> datagram_bridge_ready{nullptr};  // published once built
 int datagram_bridge_pid = 0;
 
 bool is_wildcard(const IpAddress& address) { return address == *parse_ip("0.0.0.0") || address == *parse_ip("::"); }
@@ -148,7 +149,7 @@ int bridge_socket(int fd, int family, const Rule& rule, InetEndpoint bind_to, In
     shim_bridge->set_peer(*socket, peer);
   }
   state->rule = &rule;
-  state->owner_pid = ::getpid();
+  state->owner_pid = current_pid();
   state->datagram = socket;
   state->emulated_options = std::move(carried.emulated);
   FdTable::set(fd, state, kDatagramFlag);
@@ -190,19 +191,26 @@ std::optional<InetEndpoint> destination_of(const SocketState& state, const void*
 }  // namespace
 
 DatagramBridge* datagram_bridge() {
+  // Every send takes this path: no lock or system call once the bridge exists in this process.
+  if (auto* instance = datagram_bridge_ready.load(std::memory_order_acquire);
+      instance && datagram_bridge_pid == current_pid()) {
+    return instance;
+  }
   std::lock_guard lock(datagram_bridge_mutex());
-  if (!datagram_bridge_instance || datagram_bridge_pid != ::getpid()) {
+  if (!datagram_bridge_instance || datagram_bridge_pid != current_pid()) {
     auto factory = process_factory();
     if (!factory) return nullptr;
     ShimScope scope;
     datagram_bridge_instance = new DatagramBridge(std::move(factory), DatagramBridge::Options{});
-    datagram_bridge_pid = ::getpid();
+    datagram_bridge_pid = current_pid();
+    datagram_bridge_ready.store(datagram_bridge_instance, std::memory_order_release);
   }
   return datagram_bridge_instance;
 }
 
 void datagram_after_fork_child() {
   // Runs in the child with no other thread alive: the parent's bridge is leaked on purpose.
+  datagram_bridge_ready.store(nullptr);
   if (datagram_bridge_instance) {
     datagram_bridge_instance->abandon_after_fork();
     datagram_bridge_instance = nullptr;
@@ -403,7 +411,7 @@ ssize_t send_message(int fd, const msghdr* message, int flags) {
     errno = EMSGSIZE;
     return -1;
   }
-  if (state->owner_pid == ::getpid() && direct_sends) {
+  if (state->owner_pid == current_pid() && direct_sends) {
     if (DatagramBridge* shim_bridge = datagram_bridge()) {
       // Direct to the channel (datagram_bridge.h): one contiguous payload.
       static thread_local std::vector<std::byte> gathered;
@@ -437,7 +445,7 @@ ssize_t send_message(int fd, const msghdr* message, int flags) {
   record.msg_iovlen = message->msg_iovlen + 1;
   // Ancillary data (IP_PKTINFO, UDP_SEGMENT...) has no meaning on the channel: not passed on.
   ssize_t written = TMC_REAL(sendmsg)(fd, &record, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
-  if (written < 0 && state->owner_pid == ::getpid()) DatagramBridge::note_unqueued(*state->datagram);
+  if (written < 0 && state->owner_pid == current_pid()) DatagramBridge::note_unqueued(*state->datagram);
   if (written < 0) {
     if (errno == EPIPE || errno == ECONNRESET) errno = ENOBUFS;  // the bridge is gone (process teardown)
     return -1;

@@ -37,16 +37,6 @@ std::mutex& bridge_mutex() {
 }
 Bridge* bridge_instance = nullptr;
 int bridge_pid = 0;
-// getpid() is a system call; the hot path reads this instead (set again in a fork child).
-std::atomic<int> cached_pid{0};
-int current_pid() {
-  int pid = cached_pid.load(std::memory_order_relaxed);
-  if (pid == 0) {
-    pid = ::getpid();
-    cached_pid.store(pid, std::memory_order_relaxed);
-  }
-  return pid;
-}
 
 // SOCK_STREAM etc. of an INET socket; -1 when not a socket or not INET.
 bool inet_stream_socket(int fd, int* family) {
@@ -81,6 +71,17 @@ void restore_send_buffer(int fd, SocketState& state) {
 }
 
 }  // namespace
+
+// getpid() is a system call; the hot path reads this instead (set again in a fork child).
+std::atomic<int> cached_pid{0};
+int current_pid() {
+  int pid = cached_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
 
 // Writes `endpoint` as the application's family would see it (IPv4-mapped for AF_INET6).
 socklen_t to_sockaddr(const InetEndpoint& endpoint, int family, sockaddr_storage* out) {

@@ -31,6 +31,8 @@ struct ShimConfig {
 
 void configure(ShimConfig config);
 const ShimConfig& config();
+// getpid(), cached (no system call on the hot path; reset in a fork child).
+int current_pid();
 // The channel factory of this process, shared by its bridges (re-created in a fork child).
 std::shared_ptr<ChannelFactory> process_factory();
 // The bridge of this process, created on first use (nullptr when no policy).
