@@ -297,6 +297,21 @@ TEST_F(DatagramTest, PerMessageRulesChooseReliabilityPerDatagram) {
   EXPECT_EQ(::poll(&ready, 1, 200), 0) << "the unreliable datagrams were dropped";
 }
 
+TEST_F(DatagramTest, RecordsWithoutTheHeaderAreCountedAndDropped) {
+  int server = receiver("127.0.0.1", 6007);
+  int client = udp_socket();
+  ASSERT_EQ(send_to(client, "first", inet("127.0.0.1", 6007)), 5);
+  EXPECT_EQ(receive(server), "first");
+  // Bytes written past the interposed calls (as sendfile would): no header.
+  ASSERT_EQ(TMC_REAL(send)(client, "raw bytes without any header at all", 35, 0), 35);
+  ASSERT_EQ(TMC_REAL(send)(client, "x", 1, 0), 1);
+  auto socket = FdTable::get(client)->datagram;
+  for (int i = 0; i < 200 && socket->malformed_records() < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(socket->malformed_records(), 2u);
+  ASSERT_EQ(send_to(client, "after", inet("127.0.0.1", 6007)), 5);
+  EXPECT_EQ(receive(server), "after") << "the socket keeps working";
+}
+
 TEST_F(DatagramTest, UnmatchedSocketsStayKernelSockets) {
   int fd = udp_socket();
   auto address = inet("127.0.0.1", 0);  // port 0 is no receiver rule's

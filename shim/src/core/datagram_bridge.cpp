@@ -328,9 +328,12 @@ void DatagramBridge::on_readable(const std::shared_ptr<DatagramSocket>& socket) 
 void DatagramBridge::send_datagram(const std::shared_ptr<DatagramSocket>& socket, std::span<const std::byte> record) {
   note_unqueued(*socket);
   DatagramHeader header;
-  if (record.size() < sizeof header) return;  // not written by the shim's send path
-  std::memcpy(&header, record.data(), sizeof header);
-  if (header.magic != DatagramHeader::kMagic || !header.has_address) return;
+  if (record.size() >= sizeof header) std::memcpy(&header, record.data(), sizeof header);
+  if (record.size() < sizeof header || header.magic != DatagramHeader::kMagic || !header.has_address) {
+    ++socket->malformed_records_;  // not written by the shim's send path (e.g. sendfile): dropped
+    log_debug("socket {}: dropped a {}-byte record without the datagram header", socket->id_, record.size());
+    return;
+  }
   send_to_channel(socket, header.endpoint(), record.subspan(sizeof header));
 }
 
@@ -496,7 +499,7 @@ std::string DatagramBridge::stats(bool prometheus) {
           << socket->channel_port() << ")\n"
           << "  messages sent " << stats.messages_sent << " (" << stats.bytes_sent << " B), delivered "
           << stats.messages_delivered << " (" << stats.bytes_delivered << " B), dropped unread "
-          << socket->dropped_deliveries() << "\n"
+          << socket->dropped_deliveries() << ", malformed records " << socket->malformed_records() << "\n"
           << "  packets sent " << stats.packets_sent << ", received " << stats.packets_received << ", retransmissions "
           << stats.retransmissions << ", abandoned " << stats.abandoned << ", malformed " << stats.malformed_dropped
           << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n";

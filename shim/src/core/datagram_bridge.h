@@ -67,6 +67,8 @@ class DatagramSocket {
   std::optional<InetEndpoint> peer() const;
   std::vector<std::string> joined_groups() const;
   std::uint64_t dropped_deliveries() const { return dropped_deliveries_.load(); }
+  // Records on the socketpair without the shim's header (written around the interposed calls).
+  std::uint64_t malformed_records() const { return malformed_records_.load(); }
 
  private:
   friend class DatagramBridge;
@@ -92,6 +94,7 @@ class DatagramSocket {
   std::size_t out_bytes_ = 0;
   bool broken_ = false;
   std::atomic<std::uint64_t> dropped_deliveries_{0};
+  std::atomic<std::uint64_t> malformed_records_{0};
 };
 
 class DatagramBridge {
