@@ -297,6 +297,50 @@ TEST_F(DatagramTest, PerMessageRulesChooseReliabilityPerDatagram) {
   EXPECT_EQ(::poll(&ready, 1, 200), 0) << "the unreliable datagrams were dropped";
 }
 
+TEST_F(DatagramTest, SendmmsgAndRecvmmsgCarryEveryDatagramAndSource) {
+  int server = receiver("127.0.0.1", 6008);
+  int client = udp_socket();
+  auto destination = inet("127.0.0.1", 6008);
+  std::string texts[3] = {"one", "two!", "three"};
+  mmsghdr out[3] = {};
+  iovec out_parts[3];
+  for (int i = 0; i < 3; ++i) {
+    out_parts[i] = {texts[i].data(), texts[i].size()};
+    out[i].msg_hdr.msg_name = &destination;
+    out[i].msg_hdr.msg_namelen = sizeof destination;
+    out[i].msg_hdr.msg_iov = &out_parts[i];
+    out[i].msg_hdr.msg_iovlen = 1;
+  }
+  ASSERT_EQ(ops::sendmmsg(client, out, 3, 0), 3) << std::strerror(errno);
+  ASSERT_TRUE(is_bridged_datagram(client)) << "sendmmsg classifies on its first destination";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[i].msg_len, texts[i].size());
+  auto client_port = ntohs(name_of(client).sin_port);
+  mmsghdr in[4] = {};
+  char buffers[4][64];
+  iovec in_parts[4];
+  sockaddr_in sources[4];
+  for (int i = 0; i < 4; ++i) {
+    in_parts[i] = {buffers[i], sizeof buffers[i]};
+    in[i].msg_hdr.msg_name = &sources[i];
+    in[i].msg_hdr.msg_namelen = sizeof sources[i];
+    in[i].msg_hdr.msg_iov = &in_parts[i];
+    in[i].msg_hdr.msg_iovlen = 1;
+  }
+  int got = 0;
+  for (int attempt = 0; attempt < 100 && got < 3; ++attempt) {
+    pollfd ready{server, POLLIN, 0};
+    ::poll(&ready, 1, 100);
+    int count = ops::recvmmsg(server, in + got, 4 - got, MSG_WAITFORONE, nullptr);
+    if (count > 0) got += count;
+  }
+  ASSERT_EQ(got, 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(std::string(buffers[i], in[i].msg_len), texts[i]);
+    EXPECT_EQ(in[i].msg_hdr.msg_namelen, sizeof(sockaddr_in));
+    EXPECT_EQ(ntohs(sources[i].sin_port), client_port);
+  }
+}
+
 TEST_F(DatagramTest, RecordsWithoutTheHeaderAreCountedAndDropped) {
   int server = receiver("127.0.0.1", 6007);
   int client = udp_socket();
