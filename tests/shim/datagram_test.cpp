@@ -218,6 +218,11 @@ TEST_F(DatagramTest, ConnectedSenderSendsWithoutAddressAndReceivesOnlyFromItsPee
   EXPECT_EQ(receive(server), "x");
   EXPECT_EQ(datagram::send_buffer(unconnected, "y", 1, 0, nullptr, 0), -1);
   EXPECT_EQ(errno, EDESTADDRREQ);
+  EXPECT_EQ(datagram::shutdown(unconnected, SHUT_WR).value_or(0), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(datagram::shutdown(client, SHUT_WR).value_or(-1), 0) << "connected: accepted";
+  ASSERT_EQ(ops::sendto(server, "still", 5, 0, reinterpret_cast<sockaddr*>(&from), sizeof from), 5);
+  EXPECT_EQ(receive(client), "still") << "a write-side shutdown does not close the socket";
   sockaddr_in no_peer{};
   socklen_t length = sizeof no_peer;
   EXPECT_EQ(ops::getpeername(unconnected, reinterpret_cast<sockaddr*>(&no_peer), &length), -1);

@@ -539,6 +539,21 @@ int receive_messages(int fd, mmsghdr* messages, unsigned count, int flags, times
   return static_cast<int>(received);
 }
 
+std::optional<int> shutdown(int fd, int how) {
+  if (!is_bridged_datagram(fd) || inside_shim()) return std::nullopt;
+  auto state = FdTable::get(fd);
+  if (!state || !state->datagram) return std::nullopt;
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!state->datagram->peer()) {
+    errno = ENOTCONN;
+    return -1;
+  }
+  return 0;
+}
+
 std::optional<int> ioctl(int fd, unsigned long request, void* argument) {
   if (!is_bridged_datagram(fd) || inside_shim() || request != FIONREAD) return std::nullopt;
   DatagramHeader header;

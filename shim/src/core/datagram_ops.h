@@ -52,6 +52,8 @@ int receive_messages(int fd, mmsghdr* messages, unsigned count, int flags, times
 ssize_t send_buffer(int fd, const void* buffer, std::size_t length, int flags, const sockaddr* destination,
                     socklen_t destination_length);
 ssize_t receive_buffer(int fd, void* buffer, std::size_t length, int flags, sockaddr* source, socklen_t* source_length);
+// shutdown(): EINVAL for a bad `how`, ENOTCONN unless connected, else 0 (no effect on the channel).
+std::optional<int> shutdown(int fd, int how);
 // FIONREAD/SIOCINQ: the size of the next datagram, as for UDP. nullopt when not ours.
 std::optional<int> ioctl(int fd, unsigned long request, void* argument);
 
