@@ -3,6 +3,7 @@
 // runtime thread), and unreliable messages can be dropped with a given probability.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <netinet/in.h>
 
 #include "core/channel_port.h"
+#include "tmc/wire_format.h"
 #include "policy/address.h"
 
 namespace tmc::shim::testing {
@@ -79,6 +81,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
   }
 
   double loss = 0;                 // probability an unreliable message is dropped
+  // An OPEN to a port nothing is bound to is answered with a REFUSE from that address, as the
+  // engine reports the kernel's ICMP port unreachable. Off: such a peer stays silent.
+  std::atomic<bool> refuse_unbound{false};
   std::vector<std::size_t> sizes;  // sizes of every message sent (guarded by mutex_)
   std::uint64_t dropped = 0;
 
@@ -105,9 +110,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
     std::lock_guard lock(mutex_);
     ports_.erase(number);
   }
-  // Runs `action` with the port bound to `number` (if any), on the hub thread.
-  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action) {
-    post([this, number, action] {
+  // Runs `action` with the port bound to `number` (if any; else `missing`), on the hub thread.
+  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action, std::function<void()> missing = {}) {
+    post([this, number, action, missing] {
       std::lock_guard dispatch(dispatch_mutex_);
       LoopbackPort* port = nullptr;
       {
@@ -116,6 +121,7 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
         if (found != ports_.end()) port = found->second;
       }
       if (port) action(*port);
+      else if (missing) missing();
     });
   }
   bool drop() {
@@ -258,7 +264,20 @@ inline void LoopbackPort::join_group(const std::string& group) { hub_->join(grou
 inline void LoopbackPort::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) {
   auto to = parse_endpoint(address)->port;
   auto from = source();
-  hub_->to_port(to, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); });
+  auto self = port_;
+  auto hub = hub_.get();
+  // Nothing bound there: the engine turns the ICMP port unreachable into a REFUSE from that address.
+  auto unreachable = [hub, self, to, subtype] {
+    if (subtype != TMC_CONTROL_OPEN || !hub->refuse_unbound) return;
+    sockaddr_storage refuser{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&refuser);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(to);
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    hub->to_port(self, [refuser](LoopbackPort& port) { port.receive_control(TMC_CONTROL_REFUSE, 0, refuser); });
+  };
+  hub_->to_port(to, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); },
+                unreachable);
 }
 
 inline void LoopbackPort::receive(std::vector<std::byte> payload, const sockaddr_storage& from) {
