@@ -93,7 +93,7 @@ class Connection {
   std::size_t filler_remaining_ = 0;  // nonblocking connect: bytes to discard before data
   std::atomic<bool> local_closed_{false};  // app shut its write side; CLOSE sent
   std::uint64_t messages_sent_ = 0;
-  std::uint64_t direct_sends_ = 0;    // writes that skipped the socketpair (stats)
+  std::atomic<std::uint64_t> direct_sends_{0};  // writes that skipped the socketpair (stats)
 
   // Bridge-thread state.
   bool reading_ = false;              // EPOLLIN armed

@@ -29,6 +29,8 @@ namespace tmc::shim {
 
 // Flags that make a write-like call leave the hot path.
 constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag | kDatagramFlag;
+// ... and of those, the ones whose kernel write must go through ops::framed_write.
+constexpr std::uint8_t kFramedWriteFlags = kSendCallFlag | kAttentionFlag;
 // A send-like call on an fd the shim does not manage: classified first when UDP senders exist.
 inline bool plain_send(int fd) {
   return !needs_shim(fd, FdTable::kManaged) && !classify_sends.load(std::memory_order_relaxed);
