@@ -188,6 +188,7 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   impl.faults = options.faults;
   impl.queue_limit = options.receive_queue_limit;
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
+  config.now = Clock::now();
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
   impl.mtu_from_manifest = manifest.mtu.has_value();
   if (manifest.multicast) {
@@ -221,6 +222,10 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.after_core();  // arms the core's first timer (total order polls from the start)
+  }
   SPDLOG_DEBUG("channel {:08x} open on {}", impl.core->channel_id(), impl.socket->local_address().to_string());
 }
 

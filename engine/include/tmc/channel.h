@@ -64,9 +64,14 @@ struct Message {
   std::uint32_t sender_id = 0;
   sockaddr_storage source{};  // UDP address the message came from
   std::uint64_t sequence = 0; // sequence of its first fragment in the sender's stream
+  // ordering: total only: the message's place in the group order (every member delivers the
+  // same message at the same place, its own messages included); unset otherwise.
+  std::optional<std::uint64_t> group_sequence;
 };
 
 // Gap notification (ordering: total without reliability; fifo streams that skipped messages).
+// sender_id 0 (no sender has it): a total-order gap, reported once per member: the group
+// sequences [first, first + count) will never be delivered here (NOPaxos OUM drop notification).
 struct Gap {
   std::uint32_t sender_id = 0;
   std::uint64_t first = 0;  // first missing sequence
@@ -85,6 +90,12 @@ struct Stats {
   std::uint64_t abandoned = 0;           // given up (member down, deadline, unreliable gap)
   std::uint64_t acks_sent = 0, acks_received = 0;
   double loss_ratio = 0;                  // retransmissions / data packets sent
+  // ordering: total: the current sequencer and view, and how often it changed (each change is
+  // also logged as a warning: the old sequencer was suspected after no stamp or heartbeat).
+  std::string sequencer;
+  std::uint32_t sequencer_view = 0;
+  std::uint64_t sequencer_changes = 0;
+  std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
   Duration smoothed_rtt{0}, rtt_p50{0}, rtt_p99{0}, rtt_p999{0};
 };
 

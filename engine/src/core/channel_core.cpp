@@ -21,6 +21,14 @@ constexpr std::size_t kMaxMembers = 64;     // pending-ack masks are 64 bits
 // ack-requesting packets (cf. RFC 9000 13.2.2, which acks every second packet; batching makes
 // a larger step affordable) or at once when a packet arrives out of order or twice.
 constexpr std::uint32_t kAckEveryPackets = 8;
+// ordering: total over a real network. The component defaults (docs/transport.md) suit a
+// dedicated host; a channel's runtime thread shares cores with the application and may be
+// descheduled for milliseconds, so suspicion and gap timeouts are an order of magnitude longer:
+// a spurious view change is safe but costs a pause.
+constexpr Duration kTotalOrderPoll = std::chrono::microseconds(250);
+constexpr Duration kSequencerTimeout = std::chrono::milliseconds(50);
+constexpr Duration kViewChangeTimeout = std::chrono::milliseconds(100);
+constexpr Duration kGapHoldTimeout = std::chrono::milliseconds(10);
 
 RttEstimator::Bounds bounds_of(const Reliability& r) { return {r.min_rto, r.max_rto, r.initial_rto}; }
 
@@ -44,11 +52,60 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
   channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
   sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
   do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);
+  now_ = config.now;
+  capabilities_ = config.capabilities;
+  if (!self_.empty() && defaults_.multicast) {
+    const auto& listed = defaults_.multicast->members;
+    const bool known = std::any_of(listed.begin(), listed.end(), [&](const Member& m) { return m.name == self_; });
+    if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
+  }
   apply_manifest(defaults_);
   if (!self_.empty()) {
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
+}
+
+void ChannelCore::ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout) {
+  if (group_stream_ >= 0) {
+    const Stream& current = streams_[group_stream_];
+    if (current.destination == destination && current.user_space_fanout == user_space_fanout) return;
+  }
+  std::vector<int> receivers;
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
+  Stream stream = make_stream(kGroupStream, receivers, destination);
+  stream.user_space_fanout = user_space_fanout;
+  if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
+  else {
+    streams_.push_back(std::move(stream));
+    group_stream_ = static_cast<int>(streams_.size() - 1);
+  }
+}
+
+void ChannelCore::configure_total_order(const Manifest& manifest) {
+  if (manifest.ordering != Ordering::total || self_.empty()) {
+    total_.reset();
+    return;
+  }
+  const bool reliable = manifest.reliability && manifest.reliability->kind != Reliability::Kind::none;
+  if (total_) return;  // the group and its view outlive updates of other features
+  TotalOrderConfig config;
+  config.self = self_;
+  for (const auto& member : members_) config.participants.push_back(member.name);
+  config.sequencer_candidates = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_).sequencer_candidates;
+  for (const auto& candidate : config.sequencer_candidates)
+    if (std::find(config.participants.begin(), config.participants.end(), candidate) == config.participants.end())
+      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
+                                  "' of the capabilities file is not a member; a dedicated sequencer process is "
+                                  "not supported by tmc::Channel yet");
+  config.reliable = reliable;
+  config.sequencer_timeout = kSequencerTimeout;
+  config.view_change_timeout = kViewChangeTimeout;
+  config.hold_timeout = kGapHoldTimeout;
+  total_ = std::make_unique<TotalOrderMember>(config, now_);
+  SPDLOG_DEBUG("channel {:08x}: total order, sequencer {}", channel_id_, total_->sequencer());
+  arm_timer(now_ + kTotalOrderPoll);
 }
 
 std::uint64_t ChannelCore::random_sequence_start() {
@@ -72,7 +129,8 @@ int ChannelCore::add_member_state(const Member& member) {
 }
 
 void ChannelCore::apply_manifest(const Manifest& manifest) {
-  compile_pipeline(manifest);  // validates; throws for what cannot be realised
+  // validates; throws for what cannot be realised
+  sequence_flags_ = compile_pipeline(manifest).checksum ? TMC_FLAG_CHECKSUM : 0;
   if (manifest.multicast) {
     std::set<std::string> names;
     for (const auto& member : manifest.multicast->members) {
@@ -84,20 +142,13 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
       auto group = SocketAddress::parse(manifest.multicast->group);
       if (!group || !group->is_multicast())
         throw std::invalid_argument("multicast: group '" + manifest.multicast->group + "' is not an IP multicast address");
-      if (!group_address_ || *group_address_ != *group) {
-        group_address_ = group;
-        std::vector<int> receivers;
-        for (std::size_t i = 0; i < members_.size(); ++i)
-          if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
-        Stream stream = make_stream(kGroupStream, receivers, group);
-        if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
-        else {
-          streams_.push_back(std::move(stream));
-          group_stream_ = static_cast<int>(streams_.size() - 1);
-        }
-      }
+      ensure_group_stream(group, false);
+      group_address_ = group;
+    } else if (manifest.ordering == Ordering::total) {
+      ensure_group_stream(std::nullopt, true);
     }
   }
+  configure_total_order(manifest);
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
@@ -246,6 +297,9 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   std::sort(sorted.begin(), sorted.end());
   std::vector<int> everyone;
   if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  if (pipeline.ordering == Ordering::total && (!total_ || group_stream_ < 0 || sorted != everyone))
+    throw std::invalid_argument(
+        "ordering: total needs the channel's ordering to be total and ChannelOptions::self to be a member");
   if (group_stream_ >= 0 && sorted == everyone && !sorted.empty()) {
     Stream& group = streams_[group_stream_];
     std::uint64_t mask = 0;
@@ -267,7 +321,14 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     const std::optional<SocketAddress>& destination =
         stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
     const std::uint64_t sequence = stream.window.next_sequence();
-    if (message.next_fragment == 0) message.first_sequence = sequence;
+    if (message.next_fragment == 0) {
+      message.first_sequence = sequence;
+      // Total order: the member's own message waits for its stamp like everyone else's copy.
+      if ((message.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
+        total_->on_data({sender_id_, epoch_, sequence}, *message.payload, now);
+        drain_total_order(now);
+      }
+    }
     const std::size_t length = message.payload->size();
     const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
     const std::size_t offset = std::size_t(size) * message.next_fragment;
@@ -302,8 +363,16 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
     buffer.resize(bytes);
-    if (destination) output_.transmit(*destination, buffer);
-    ++stats_.packets_sent;
+    if (stream.user_space_fanout) {
+      for (int receiver : stream.window.receivers())
+        if (members_[receiver].address) {
+          output_.transmit(*members_[receiver].address, buffer);
+          ++stats_.packets_sent;
+        }
+    } else {
+      if (destination) output_.transmit(*destination, buffer);
+      ++stats_.packets_sent;
+    }
     stream.pacer->on_sent(bytes, now);
     if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
 
@@ -344,6 +413,7 @@ void ChannelCore::on_datagram(std::span<const std::byte> datagram, const SocketA
     case wire::PacketType::control:
       output_.control(packet.control.subtype, packet.control.argument, packet.common.sender_id, source);
       break;
+    case wire::PacketType::sequence: handle_sequence(datagram, packet, source, now); break;
     default: ++stats_.malformed_dropped; break;
   }
 }
@@ -372,7 +442,8 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   const auto gaps = stream.tracker.on_forward(data.forward_sequence);
   for (const auto& gap : gaps) {
     stats_.abandoned += gap.count;
-    output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
+    // Total order reports its gaps in group sequences (TotalOrderMember), not per stream.
+    if (!(flags & TMC_FLAG_TOTAL_ORDER)) output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
   }
   const auto arrival = stream.tracker.on_packet(data.sequence);
   if (flags & TMC_FLAG_ACK_REQUESTED) {
@@ -406,15 +477,22 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   const std::uint64_t stale_before = stream.order.stale_dropped();
   stream.order.on_cumulative(stream.tracker.cumulative(), ready);
   stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
-  deliver_all(packet.common.sender_id, source, ready);
+  deliver_all(packet.common.sender_id, packet.common.epoch, source, ready);
 }
 
-void ChannelCore::deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
+void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
   if (messages.empty()) return;
   std::string name;
   for (const auto& member : members_)
     if (member.sender_id == sender_id) name = member.name;
+  bool total_order_input = false;
   for (auto& complete : messages) {
+    if ((complete.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
+      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then).
+      total_->on_data({sender_id, epoch, complete.first_sequence}, std::move(complete.payload), now_);
+      total_order_input = true;
+      continue;
+    }
     Message message;
     message.payload = std::move(complete.payload);
     message.sender = name;
@@ -425,6 +503,73 @@ void ChannelCore::deliver_all(std::uint32_t sender_id, const SocketAddress& sour
     stats_.bytes_delivered += message.payload.size();
     output_.deliver(std::move(message));
   }
+  if (total_order_input) drain_total_order(now_);
+}
+
+void ChannelCore::handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                                  const SocketAddress& source, TimePoint now) {
+  const auto message = decode_sequence(datagram);
+  const int member = member_by_sender(packet.common.sender_id, source);
+  if (!message || member < 0 || !total_) {
+    ++stats_.malformed_dropped;
+    return;
+  }
+  total_->on_sequence(members_[member].name, *message, now);
+  drain_total_order(now);
+}
+
+void ChannelCore::transmit_sequence(const std::string& destination, const SequenceMessage& message) {
+  std::byte type_part[TMC_SEQ_HEADER_SIZE + TMC_SEQ_STAMP_SIZE * TMC_SEQ_MAX_STAMPS];
+  const std::size_t size = encode_sequence(message, type_part);
+  if (size == 0) return;
+  wire::CommonHeader common;
+  common.type = wire::PacketType::sequence;
+  common.flags = sequence_flags_;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = kGroupStream;
+  std::byte packet[sizeof type_part];
+  const std::size_t bytes = wire::encode_raw(packet, common, std::span(type_part).subspan(TMC_COMMON_HEADER_SIZE, size - TMC_COMMON_HEADER_SIZE), {});
+  for (const auto& member : members_) {
+    if (member.name == self_ || !member.address) continue;
+    if (!destination.empty() && member.name != destination) continue;
+    output_.transmit(*member.address, std::span(packet, bytes));
+    ++stats_.packets_sent;
+  }
+}
+
+void ChannelCore::drain_total_order(TimePoint now) {
+  for (const auto& outgoing : total_->take_outgoing()) transmit_sequence(outgoing.destination, outgoing.message);
+  for (auto& delivery : total_->take_deliveries()) {
+    Message message;
+    message.payload = std::move(delivery.payload);
+    message.sender_id = delivery.id.sender_id;
+    for (const auto& member : members_)
+      if (member.sender_id == delivery.id.sender_id) {
+        message.sender = member.name;
+        if (member.address) std::memcpy(&message.source, &member.address->storage, sizeof message.source);
+      }
+    message.sequence = delivery.id.sender_sequence;
+    message.group_sequence = delivery.group_sequence;
+    ++stats_.messages_delivered;
+    stats_.bytes_delivered += message.payload.size();
+    output_.deliver(std::move(message));
+  }
+  for (const auto& gap : total_->take_gaps()) {
+    ++stats_.total_order_gaps;
+    stats_.total_order_gap_messages += gap.count;
+    stats_.abandoned += gap.count;
+    output_.gap(Gap{0, gap.first_group_sequence, gap.count});
+  }
+  for (const auto& change : total_->take_sequencer_changes()) {
+    ++stats_.sequencer_changes;
+    SPDLOG_WARN("channel {:08x}: total order: sequencer {} suspected (no stamp or heartbeat for {} ms); view {} -> {}, "
+                "sequencer {}", channel_id_, change.suspected,
+                std::chrono::duration_cast<std::chrono::milliseconds>(kSequencerTimeout).count(), change.old_view,
+                change.new_view, change.sequencer);
+  }
+  (void)now;
 }
 
 void ChannelCore::end_of_batch(TimePoint now) {
@@ -597,6 +742,15 @@ void ChannelCore::on_timer(TimePoint now) {
     arm_timer(stream.window.next_timeout(rto));
   }
   arm_timer(quorum_.next_deadline());
+  if (total_ && !closed_) {
+    // A poll that comes much later than asked means this thread was not running: excuse it.
+    if (last_total_poll_ != TimePoint{} && now - last_total_poll_ > kSequencerTimeout / 5)
+      total_->excuse_pause(now - last_total_poll_ - kTotalOrderPoll);
+    last_total_poll_ = now;
+    total_->poll(now);
+    drain_total_order(now);
+    arm_timer(now + kTotalOrderPoll);
+  }
 }
 
 void ChannelCore::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address) {
@@ -641,6 +795,10 @@ Stats ChannelCore::stats() const {
   stats.rtt_p50 = rtt_samples_.percentile(0.5);
   stats.rtt_p99 = rtt_samples_.percentile(0.99);
   stats.rtt_p999 = rtt_samples_.percentile(0.999);
+  if (total_) {
+    stats.sequencer = total_->sequencer();
+    stats.sequencer_view = total_->view();
+  }
   return stats;
 }
 

@@ -29,7 +29,9 @@
 #include "core/rtt_estimator.h"
 #include "core/send_stream.h"
 #include "core/socket_address.h"
+#include "ordering/total_order_member.h"
 #include "pacing/pacer.h"
+#include "tmc/capabilities.h"
 #include "tmc/congestion.h"
 #include "tmc/channel.h"
 #include "tmc/manifest.h"
@@ -53,6 +55,8 @@ class ChannelCore : private SendStream::Events {
     std::string self;            // member name of this endpoint, or ""
     std::uint32_t channel_id = 0;  // 0: derived from manifest.channel
     std::uint64_t random_seed = 0; // 0: from std::random_device
+    std::optional<Capabilities> capabilities;  // the operator's capabilities file, if any
+    TimePoint now{};               // creation time (starts the total-order sequencer's clock)
   };
 
   // Throws std::invalid_argument for a manifest the engine cannot realise.
@@ -100,6 +104,9 @@ class ChannelCore : private SendStream::Events {
   struct Stream {
     SendStream window;
     std::optional<SocketAddress> destination;  // group address; unset for member streams
+    // Group stream without IP multicast: the engine sends each packet to every receiver itself
+    // (user-space fan-out). False with an eBPF fan-out: one send to the first receiver.
+    bool user_space_fanout = false;
     std::deque<Outgoing> backlog;
     // Congestion control and pacing of this path (ngtcp2 shape: the controller writes cwnd and
     // pacing rate into `transport`, the pacer reads it; neither reaches back into the core).
@@ -118,12 +125,18 @@ class ChannelCore : private SendStream::Events {
   Stream make_stream(std::uint16_t id, std::vector<int> receivers, std::optional<SocketAddress> destination);
 
   void apply_manifest(const Manifest& manifest);
+  void ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout);
+  void configure_total_order(const Manifest& manifest);
+  void handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                       const SocketAddress& source, TimePoint now);
+  void drain_total_order(TimePoint now);
+  void transmit_sequence(const std::string& destination, const SequenceMessage& message);
   int add_member_state(const Member& member);
   std::vector<int> resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest);
   void pump(Stream& stream, TimePoint now);
   void handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
   void handle_ack(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
-  void deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages);
+  void deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages);
   void send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now);
   int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
   void declare_down(int member, TimePoint now);
@@ -151,6 +164,11 @@ class ChannelCore : private SendStream::Events {
   TimePoint now_{};  // time of the event being processed
   Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
   bool closed_ = false;
+  // ordering: total (set when the channel defaults ask for it and self is a member)
+  std::unique_ptr<TotalOrderMember> total_;
+  std::optional<Capabilities> capabilities_;
+  TimePoint last_total_poll_{};
+  std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
   RttSamples rtt_samples_;
   Stats stats_;

@@ -59,8 +59,18 @@ void ordering_drop_stale(CompiledPipeline& p, const Manifest&) {
   p.flags |= TMC_FLAG_ORDERED | TMC_FLAG_DROP_STALE;
   p.receive_stages.push_back("ordering: fifo-drop-stale (drop anything older than the latest delivered)");
 }
-void ordering_total(CompiledPipeline&, const Manifest&) {
-  throw std::invalid_argument("ordering: total (group ordering) is not available in this build yet");
+void ordering_total(CompiledPipeline& p, const Manifest&) {
+  // Every member must see every total-order message (the sequencer stamps what it sees and the
+  // others hold what they see until stamped), and all copies share one sequence space so the
+  // message id (sender, epoch, first sequence) is the same everywhere: the group stream.
+  if (p.targets.kind != Targets::Kind::all)
+    throw std::invalid_argument("ordering: total sends every message to every member; targets must be all");
+  p.ordering = Ordering::total;
+  p.flags |= TMC_FLAG_TOTAL_ORDER;
+  p.send_stages.push_back("ordering: total -- one group sequence space for all members; the sequencer stamps it");
+  p.receive_stages.push_back(
+      "ordering: total (hold until stamped by the sequencer, deliver in group order; reliable: request missing "
+      "stamps; unreliable: report a gap once via on_gap and skip it)");
 }
 
 void reliability_none(CompiledPipeline& p, const Manifest&) {
