@@ -14,12 +14,14 @@
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "core/channel_core.h"
 #include "core/pipeline.h"
 #include "tmc/channel.h"
 #include "tmc/fault_injector.h"
 #include "transport/fd_util.h"
+#include "transport/kernel_fanout.h"
 #include "transport/runtime_impl.h"
 #include "transport/udp_socket.h"
 
@@ -117,6 +119,44 @@ struct Channel::Impl : core::ChannelCore::Output {
   bool mtu_from_manifest = false;
   std::optional<int> probed_mtu;
 
+  // eBPF fan-out (capabilities: ebpf_fanout): attached on the application thread (the channel's
+  // network namespace) once every member address and neighbour entry is known. Under `mutex`.
+  std::unique_ptr<transport::KernelFanout> kernel_fanout;
+  bool kernel_fanout_final = false;  // attached, or refused for good (said once in the log)
+  void try_kernel_fanout() {
+    if (kernel_fanout_final || !core->wants_kernel_fanout()) return;
+    const auto members = core->group_member_addresses();
+    if (members.empty()) return;  // an address is not known yet: add_member() retries
+    auto attempt = transport::KernelFanout::attach(core->channel_id(), members);
+    if (attempt.refusal == transport::KernelFanout::Refusal::not_ready) {
+      // Neighbour entries appear once packets flowed: ask each member (PING), wait briefly.
+      for (const auto& member : members) {
+        if (!transport::neighbour_mac(member).empty()) continue;
+        core->send_control(TMC_CONTROL_PING, 0, member.to_string());
+      }
+      dropped_sends += socket->flush();
+      for (int wait = 0; wait < 20 && attempt.refusal == transport::KernelFanout::Refusal::not_ready; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        attempt = transport::KernelFanout::attach(core->channel_id(), members);
+      }
+    }
+    if (attempt.fanout) {
+      kernel_fanout = std::move(attempt.fanout);
+      kernel_fanout_final = true;
+      core->set_kernel_fanout(true, "tc egress program on " + kernel_fanout->interface_name());
+      SPDLOG_INFO("channel {:08x}: eBPF fan-out attached on {}", core->channel_id(), kernel_fanout->interface_name());
+      return;
+    }
+    core->set_kernel_fanout(false, attempt.why);
+    if (attempt.refusal == transport::KernelFanout::Refusal::not_ready) {
+      SPDLOG_DEBUG("channel {:08x}: eBPF fan-out not attached yet: {}", core->channel_id(), attempt.why);
+      return;
+    }
+    kernel_fanout_final = true;
+    SPDLOG_WARN("channel {:08x}: eBPF fan-out permitted by the capabilities but not usable here ({}); using "
+                "user-space fan-out", core->channel_id(), attempt.why);
+  }
+
   // One receive batch at a time, each delivered before the next is read, so payload memory is
   // reused instead of piling up; at most 16 batches per wake-up.
   void receive_from(transport::UdpSocket& from) {
@@ -189,8 +229,11 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   impl.queue_limit = options.receive_queue_limit;
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
   config.now = Clock::now();
+  if (options.capabilities) config.capabilities = *options.capabilities;
+  else if (const char* path = std::getenv("TMC_CAPABILITIES"); path && *path) config.capabilities = load_capabilities_file(path);
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
-  impl.mtu_from_manifest = manifest.mtu.has_value();
+  // The manifest's mtu, or the operator's declared MTUs, win over probing the path.
+  impl.mtu_from_manifest = manifest.mtu.has_value() || config.capabilities.has_value();
   if (manifest.multicast) {
     for (const auto& member : manifest.multicast->members)
       if (member.name != options.self) impl.adopt_path_mtu(member.address);
@@ -224,6 +267,7 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
   {
     std::lock_guard lock(impl.mutex);
+    impl.try_kernel_fanout();
     impl.after_core();  // arms the core's first timer (total order polls from the start)
   }
   SPDLOG_DEBUG("channel {:08x} open on {}", impl.core->channel_id(), impl.socket->local_address().to_string());
@@ -297,6 +341,8 @@ void Channel::add_member(const Member& member) {
   std::lock_guard lock(impl_->mutex);
   impl_->core->add_member(member);
   impl_->adopt_path_mtu(member.address);
+  impl_->try_kernel_fanout();
+  impl_->after_core();
 }
 
 Stats Channel::stats() const {
@@ -329,13 +375,14 @@ void Channel::close() {
   impl_->queue_ready.notify_all();
 }
 
-std::string describe_plan(const Manifest& manifest) {
+std::string describe_plan(const Manifest& manifest, const Capabilities* capabilities, const std::string& self) {
   struct NullOutput : core::ChannelCore::Output {
     void transmit(const SocketAddress&, std::span<const std::byte>) override {}
     void deliver(Message&&) override {}
   } output;
-  std::string self;
-  core::ChannelCore core({manifest, self, 0, 1}, output);
+  core::ChannelCore::Config config{manifest, self, 0, 1};
+  if (capabilities) config.capabilities = *capabilities;
+  core::ChannelCore core(config, output);
   return core.plan();
 }
 

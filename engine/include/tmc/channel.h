@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "tmc/capabilities.h"
 #include "tmc/manifest.h"
 
 namespace tmc {
@@ -108,6 +109,11 @@ struct ChannelOptions {
   std::shared_ptr<Runtime> runtime;  // nullptr = the process-wide default runtime
   std::shared_ptr<FaultInjector> faults;  // optional: drop/duplicate/reorder/corrupt on receive
   std::size_t receive_queue_limit = 65536;  // messages held for recv(); beyond, oldest unreliable dropped
+  // The network operator's capabilities file (tmc/capabilities.h), which the manifest is
+  // compiled against: checksum offload, IP multicast / eBPF fan-out / user-space fan-out, MTU,
+  // sequencer. nullptr = the file named by $TMC_CAPABILITIES when set (a malformed file throws
+  // tmc::ConfigError with FILE:LINE:COL), else none: the manifest is used as written.
+  std::shared_ptr<const Capabilities> capabilities;
 };
 
 class Channel {
@@ -141,7 +147,9 @@ class Channel {
                                      std::uint32_t sender_id, const sockaddr_storage& source)> handler);
 
   Stats stats() const;
-  std::string plan() const;          // the primitive pipeline the manifest compiled to
+  // The transport plan (one "feature: implementation -- reason" line per decision, against the
+  // capabilities) and the primitive pipeline the manifest compiled to.
+  std::string plan() const;
   Manifest manifest() const;         // current channel defaults
   std::uint16_t local_port() const;  // bound UDP port
   std::uint32_t channel_id() const;
@@ -153,8 +161,11 @@ class Channel {
   std::unique_ptr<Impl> impl_;
 };
 
-// The pipeline a manifest compiles to, as Channel::plan() prints it (for `tmc plan`).
-std::string describe_plan(const Manifest& manifest);
+// The plan a manifest compiles to, as Channel::plan() prints it, for the endpoint `self` (a
+// member name or "") against `capabilities` (nullptr: none) — for `tmc plan`. No socket is opened
+// and no BPF program loaded: an eBPF fan-out shows as chosen, not attached.
+std::string describe_plan(const Manifest& manifest, const Capabilities* capabilities = nullptr,
+                          const std::string& self = "");
 
 // The thread that runs channels' I/O and timers. One default instance is created lazily;
 // the shim makes its own (and re-creates it after fork).

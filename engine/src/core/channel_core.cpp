@@ -129,8 +129,13 @@ int ChannelCore::add_member_state(const Member& member) {
 }
 
 void ChannelCore::apply_manifest(const Manifest& manifest) {
-  // validates; throws for what cannot be realised
-  sequence_flags_ = compile_pipeline(manifest).checksum ? TMC_FLAG_CHECKSUM : 0;
+  // The transport plan validates what needs the whole channel (duplexity against reliability,
+  // flow control, congestion control); with a capabilities file it also decides checksums,
+  // fan-out and MTU. Then the pipeline validates the rest; both throw for what cannot be realised.
+  TransportPlan plan = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_);
+  if (capabilities_) plan_ = std::move(plan);
+  nic_checksum_ = plan_ && plan_->nic_checksum;
+  sequence_flags_ = compile_pipeline(manifest, nic_checksum_).checksum ? TMC_FLAG_CHECKSUM : 0;
   if (manifest.multicast) {
     std::set<std::string> names;
     for (const auto& member : manifest.multicast->members) {
@@ -138,14 +143,20 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
       if (!names.insert(member.name).second) throw std::invalid_argument("multicast: duplicate member '" + member.name + "'");
     }
     for (const auto& member : manifest.multicast->members) add_member(member);
+    std::optional<SocketAddress> group;
     if (!manifest.multicast->group.empty()) {
-      auto group = SocketAddress::parse(manifest.multicast->group);
+      group = SocketAddress::parse(manifest.multicast->group);
       if (!group || !group->is_multicast())
         throw std::invalid_argument("multicast: group '" + manifest.multicast->group + "' is not an IP multicast address");
+    }
+    // Without a capabilities file a named group is used as is; with one, only where the plan
+    // found IP multicast on every member host.
+    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf;
+    if (group && (!plan_ || plan_->fanout == Fanout::ip_multicast)) {
       ensure_group_stream(group, false);
       group_address_ = group;
-    } else if (manifest.ordering == Ordering::total) {
-      ensure_group_stream(std::nullopt, true);
+    } else if (kernel_fanout_wanted_ || manifest.ordering == Ordering::total) {
+      ensure_group_stream(std::nullopt, !kernel_fanout_active_);
     }
   }
   configure_total_order(manifest);
@@ -203,7 +214,7 @@ const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
   for (const auto& [manifest, pipeline] : pipeline_cache_)
     if (manifest == effective) return pipeline;
   if (pipeline_cache_.size() >= 16) pipeline_cache_.erase(pipeline_cache_.begin());
-  pipeline_cache_.emplace_back(effective, compile_pipeline(effective));
+  pipeline_cache_.emplace_back(effective, compile_pipeline(effective, nic_checksum_));
   return pipeline_cache_.back().second;
 }
 
@@ -246,7 +257,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
-  const Manifest effective = per_message.merged_over(defaults_);
+  Manifest effective = per_message.merged_over(defaults_);
+  if (plan_) effective.mtu = std::min(effective.mtu.value_or(plan_->mtu), plan_->mtu);  // capabilities' path MTU
   const CompiledPipeline& pipeline = compiled(effective);
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
@@ -528,7 +540,7 @@ void ChannelCore::transmit_sequence(const std::string& destination, const Sequen
   common.channel_id = channel_id_;
   common.sender_id = sender_id_;
   common.epoch = epoch_;
-  common.stream = kGroupStream;
+  common.stream = kMemberStream;  // sent to each member itself: the kernel fan-out leaves stream 0 alone
   std::byte packet[sizeof type_part];
   const std::size_t bytes = wire::encode_raw(packet, common, std::span(type_part).subspan(TMC_COMMON_HEADER_SIZE, size - TMC_COMMON_HEADER_SIZE), {});
   for (const auto& member : members_) {
@@ -802,9 +814,53 @@ Stats ChannelCore::stats() const {
   return stats;
 }
 
+std::vector<SocketAddress> ChannelCore::group_member_addresses() const {
+  std::vector<SocketAddress> addresses;
+  if (group_stream_ < 0) return addresses;
+  for (int receiver : streams_[group_stream_].window.receivers()) {
+    if (!members_[receiver].address) return {};
+    addresses.push_back(*members_[receiver].address);
+  }
+  return addresses;
+}
+
+void ChannelCore::set_kernel_fanout(bool active, const std::string& note) {
+  kernel_fanout_active_ = active;
+  kernel_fanout_note_ = note;
+  if (group_stream_ >= 0 && !streams_[group_stream_].destination)
+    streams_[group_stream_].user_space_fanout = !active;  // active: one send to members[0], cloned in the kernel
+}
+
 std::string ChannelCore::plan() const {
-  const CompiledPipeline pipeline = compile_pipeline(defaults_);
+  Manifest effective = defaults_;
+  if (plan_) effective.mtu = std::min(effective.mtu.value_or(plan_->mtu), plan_->mtu);
+  const CompiledPipeline pipeline = compile_pipeline(effective, nic_checksum_);
   std::string text;
+  // The transport plan: what each feature was compiled to on this host, and why.
+  const Capabilities none{.source = "the capabilities (none given)"};
+  TransportPlan transport = plan_ ? *plan_ : plan_transport(defaults_, none, self_);
+  if (!plan_) {
+    // Without a capabilities file the engine uses the manifest as written and probes the path MTU.
+    for (auto& choice : transport.choices) {
+      if (choice.feature == "mtu") {
+        choice.implementation = std::to_string(defaults_.mtu.value_or(1500));
+        choice.reason = "no capabilities file: the manifest's mtu, else the probed path MTU";
+      }
+      if (choice.feature == "error_checking" && pipeline.checksum) choice.reason = "no capabilities file: nothing offloads";
+      if (choice.feature == "multicast" && group_address_) {
+        choice.implementation = "ip-multicast " + group_address_->to_string();
+        choice.reason = "no capabilities file: the manifest's group is used as is";
+      }
+    }
+  }
+  if (kernel_fanout_wanted_)
+    for (auto& choice : transport.choices)
+      if (choice.feature == "multicast")
+        choice.reason += kernel_fanout_active_ ? "; attached: " + kernel_fanout_note_
+                                               : "; not attached, user-space fan-out meanwhile: " + kernel_fanout_note_;
+  text += "transport plan (" + (capabilities_ ? capabilities_->source : std::string("no capabilities file")) + "):\n";
+  for (const auto& choice : transport.choices)
+    text += "  " + choice.feature + ": " + choice.implementation + " -- " + choice.reason + "\n";
   char header[160];
   std::snprintf(header, sizeof header, "channel %s (id %08x), %zu member(s)%s%s\n",
                 defaults_.channel.value_or("default").c_str(), channel_id_, members_.size(),
@@ -817,7 +873,12 @@ std::string ChannelCore::plan() const {
   text += "  1. " + targets + "\n";
   int step = 2;
   for (const auto& stage : pipeline.send_stages) text += "  " + std::to_string(step++) + ". " + stage + "\n";
-  if (group_address_)
+  if (group_stream_ >= 0 && !group_address_)
+    text += "  " + std::to_string(step++) + ". transport: group stream (one sequence space), " +
+            (kernel_fanout_active_ ? std::string("one UDP send to the first member, cloned per member by the eBPF fan-out")
+                                   : std::string("one UDP send per member (user-space fan-out)")) +
+            "; retransmissions unicast\n";
+  else if (group_address_)
     text += "  " + std::to_string(step++) + ". transport: UDP to IP multicast group " + group_address_->to_string() +
             " when a message targets every member (one send), else unicast fan-out; retransmissions unicast\n";
   else

@@ -75,6 +75,12 @@ class ChannelCore : private SendStream::Events {
 
   Stats stats() const;
   std::string plan() const;
+  // The transport plan (capabilities file) chose eBPF fan-out: the Channel attaches the kernel
+  // program for the group stream's receivers, in this order (members[0] first), and reports
+  // back. Until set_kernel_fanout(true) the group stream fans out in user space.
+  bool wants_kernel_fanout() const { return kernel_fanout_wanted_ && group_stream_ >= 0; }
+  std::vector<SocketAddress> group_member_addresses() const;  // empty while one is unknown
+  void set_kernel_fanout(bool active, const std::string& note);
   const Manifest& manifest() const { return defaults_; }
   std::uint32_t channel_id() const { return channel_id_; }
   std::uint32_t sender_id() const { return sender_id_; }
@@ -168,6 +174,11 @@ class ChannelCore : private SendStream::Events {
   std::unique_ptr<TotalOrderMember> total_;
   std::optional<Capabilities> capabilities_;
   TimePoint last_total_poll_{};
+  std::optional<TransportPlan> plan_;  // set when a capabilities file is given
+  bool nic_checksum_ = false;
+  bool kernel_fanout_wanted_ = false;
+  bool kernel_fanout_active_ = false;
+  std::string kernel_fanout_note_ = "the channel attaches it when it opens (BPF permitted, neighbour entries resolved)";
   std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
   RttSamples rtt_samples_;

@@ -102,6 +102,13 @@ void checking_crc32c(CompiledPipeline& p, const Manifest&) {
   p.receive_stages.push_back("error checking: verify crc32c, count and drop mismatches");
 }
 
+void checking_nic_offload(CompiledPipeline& p, const Manifest&) {
+  p.checksum = false;
+  p.send_stages.push_back(
+      "error checking: nic-offload (checksum_offload declared for every member host: the NICs compute and verify "
+      "UDP checksums; no software CRC32C)");
+}
+
 void targets_all(CompiledPipeline& p, const Manifest&) { p.targets = Targets{}; }
 void targets_subset(CompiledPipeline& p, const Manifest& m) {
   p.targets = *m.targets;
@@ -153,6 +160,7 @@ const std::vector<Primitive> kPrimitives = {
     {"reliability", "fraction", "acks from a fraction of the targets", reliability_acked},
     {"error_checking", "none", "UDP checksum only", checking_none},
     {"error_checking", "crc32c", "CRC32C over header and payload", checking_crc32c},
+    {"error_checking", "nic-offload", "crc32c asked, NIC checksum offload declared: UDP checksum in the NIC", checking_nic_offload},
     {"targets", "all", "every member", targets_all},
     {"targets", "subset", "named members", targets_subset},
     {"targets", "fraction", "a rotating fraction of the members", targets_fraction},
@@ -201,7 +209,7 @@ const char* targets_name(Targets::Kind kind) {
 
 const std::vector<Primitive>& primitive_table() { return kPrimitives; }
 
-CompiledPipeline compile_pipeline(const Manifest& m) {
+CompiledPipeline compile_pipeline(const Manifest& m, bool nic_checksum_offload) {
   CompiledPipeline p;
   p.mtu = m.mtu.value_or(kDefaultMtu);
   if (p.mtu < kMinimumMtu || p.mtu > 65535) throw std::invalid_argument("mtu: must be within 576..65535");
@@ -214,7 +222,8 @@ CompiledPipeline compile_pipeline(const Manifest& m) {
                           std::to_string(p.mtu) + "), messages up to " +
                           std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB");
   find("ordering", ordering_name(m.ordering.value_or(Ordering::none))).configure(p, m);
-  find("error_checking", m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c ? "crc32c" : "none").configure(p, m);
+  const bool crc32c = m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c;
+  find("error_checking", crc32c ? (nic_checksum_offload ? "nic-offload" : "crc32c") : "none").configure(p, m);
   find("reliability", reliability_name(m.reliability ? m.reliability->kind : Reliability::Kind::none)).configure(p, m);
   if (m.congestion_control) find("congestion_control", "registry").configure(p, m);
   if (m.pacing) find("pacing", "token-bucket").configure(p, m);
