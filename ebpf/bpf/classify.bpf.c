@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /* Classifier (tc ingress and egress): recognises TMC packets by their common header, counts
  * them per (channel, direction) and, on egress, applies the channel's class: skb->priority
- * (which the egress qdisc's bands use) and the IPv4 DSCP, so a latency-sensitive channel can
+ * (which the egress qdisc's bands use) and the DSCP (IPv4 TOS / IPv6 traffic class), so a latency-sensitive channel can
  * jump queues here and on DSCP-aware hops. Non-TMC packets pass untouched; malformed TMC
  * packets are counted and passed on, so user space counts and drops them (it owns the policy).
  */
@@ -33,10 +33,21 @@ static __always_inline struct tmc_channel_counters *counters_for(__u32 channel_i
   return bpf_map_lookup_elem(&channel_counters, &key);
 }
 
+/* IPv6: the traffic class straddles bytes 0-1 (version:4 | class:8 | flow label:20, RFC 8200
+ * §3); there is no header checksum and the UDP pseudo header does not cover the class. */
+static __always_inline int set_traffic_class(struct __sk_buff *skb, struct tmc_packet *pkt, __u8 new_class) {
+  __u8 first[2];
+  if (bpf_skb_load_bytes(skb, pkt->ip_offset, first, 2) < 0) return -1;
+  first[0] = (first[0] & 0xF0) | (new_class >> 4);
+  first[1] = (__u8)(new_class << 4) | (first[1] & 0x0F);
+  return bpf_skb_store_bytes(skb, pkt->ip_offset, first, 2, 0);
+}
+
 static __always_inline int set_dscp(struct __sk_buff *skb, struct tmc_packet *pkt, __u8 dscp) {
   __u8 old_tos = pkt->tos;
   __u8 new_tos = (__u8)((dscp & 0x3F) << 2) | (old_tos & 0x3);
   if (new_tos == old_tos) return 0;
+  if (pkt->ip_version == 6) return set_traffic_class(skb, pkt, new_tos);
   /* The checksum is over 16-bit words: (version/ihl, tos) is the first one (RFC 1624 update). */
   __u8 version_ihl = 0;
   if (bpf_skb_load_bytes(skb, pkt->ip_offset, &version_ihl, 1) < 0) return -1;

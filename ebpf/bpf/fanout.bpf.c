@@ -2,14 +2,15 @@
 /* Fan-out (tc egress): in-kernel multicast for networks without IP multicast.
  *
  * Contract with the engine (docs/ebpf.md "Fan-out"): for a channel registered in
- * `fanout_channels`, the engine sends ONE packet to members[0] (ipv4:port). A packet is fanned
+ * `fanout_channels`, the engine sends ONE packet to members[0] (IPv4 or IPv6 address:port). A packet is fanned
  * out when it is a valid TMC DATA or SEQUENCE packet of that channel, on a group stream
  * (stream != 0), not a retransmission (TMC_FLAG_RETRANSMIT: repairs are unicast) and addressed
  * to members[0]. The program then emits copies with bpf_clone_redirect() on the same
  * interface so that every member gets exactly one packet: copies go to members[0..count-2]
  * and the original, rewritten, to members[count-1]. Rewriting changes the destination MAC,
- * IPv4 address and UDP port and updates the IPv4 and UDP checksums (RFC 1624 incremental
- * update). Anything else passes untouched.
+ * IP address and UDP port and updates the checksums (RFC 1624 incremental update): IPv4 header
+ * and UDP; IPv6 has no header checksum, its UDP checksum covers the addresses (RFC 8200 §8.1).
+ * Anything else passes untouched.
  */
 #include "vmlinux.h"
 
@@ -30,14 +31,32 @@ struct {
   __type(value, struct tmc_fanout_counters);
 } fanout_counters SEC(".maps");
 
-/* Rewrites destination MAC, IPv4 address and UDP port from `from` to `to`. */
+/* IPv6 destination address from `from` to `to`: the UDP checksum (mandatory over IPv6, never
+ * zero) is updated by the difference of the two 16-byte addresses. */
+static __always_inline int rewrite_ipv6_destination(struct __sk_buff *skb, const struct tmc_packet *pkt,
+                                                    const struct tmc_fanout_member *from,
+                                                    const struct tmc_fanout_member *to) {
+  if (from->ipv6[0] == to->ipv6[0] && from->ipv6[1] == to->ipv6[1] && from->ipv6[2] == to->ipv6[2] &&
+      from->ipv6[3] == to->ipv6[3])
+    return 0;
+  __u32 udp_check = pkt->udp_offset + offsetof(struct udphdr, check);
+  __s64 difference = bpf_csum_diff((__be32 *)from->ipv6, 16, (__be32 *)to->ipv6, 16, 0);
+  if (difference < 0) return -1;
+  if (bpf_l4_csum_replace(skb, udp_check, 0, (__u32)difference, TMC_BPF_F_PSEUDO_HDR | TMC_BPF_F_MARK_MANGLED_0) < 0)
+    return -1;
+  return bpf_skb_store_bytes(skb, pkt->ip_offset + offsetof(struct ipv6hdr, daddr), to->ipv6, 16, 0);
+}
+
+/* Rewrites destination MAC, IP address and UDP port from `from` to `to`. */
 static __always_inline int rewrite_destination(struct __sk_buff *skb, const struct tmc_packet *pkt,
                                                const struct tmc_fanout_member *from,
                                                const struct tmc_fanout_member *to) {
   __u32 ip_check = pkt->ip_offset + offsetof(struct iphdr, check);
   __u32 udp_check = pkt->udp_offset + offsetof(struct udphdr, check);
   if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), to->mac, 6, 0) < 0) return -1;
-  if (from->ipv4 != to->ipv4) {
+  if (pkt->ip_version == 6) {
+    if (rewrite_ipv6_destination(skb, pkt, from, to) < 0) return -1;
+  } else if (from->ipv4 != to->ipv4) {
     if (bpf_l3_csum_replace(skb, ip_check, from->ipv4, to->ipv4, 4) < 0) return -1;
     /* BPF_F_MARK_MANGLED_0: a zero UDP checksum means "none" over IPv4 (RFC 768) and stays
      * zero; the helper also handles CHECKSUM_PARTIAL (offloaded) packets. */
@@ -68,7 +87,11 @@ int tmc_fanout(struct __sk_buff *skb) {
   __u32 count = channel->count;
   if (count == 0 || count > TMC_FANOUT_MAX_MEMBERS) return TC_ACT_UNSPEC;
   const struct tmc_fanout_member *first = &channel->members[0];
-  if (pkt.daddr != first->ipv4 || pkt.dport != first->port) return TC_ACT_UNSPEC;
+  if (pkt.ip_version != first->family || pkt.dport != first->port) return TC_ACT_UNSPEC;
+  if (pkt.ip_version == 4 && pkt.daddr != first->ipv4) return TC_ACT_UNSPEC;
+  if (pkt.ip_version == 6 && (pkt.daddr6[0] != first->ipv6[0] || pkt.daddr6[1] != first->ipv6[1] ||
+                              pkt.daddr6[2] != first->ipv6[2] || pkt.daddr6[3] != first->ipv6[3]))
+    return TC_ACT_UNSPEC;
 
   struct tmc_fanout_counters *counters = bpf_map_lookup_elem(&fanout_counters, &pkt.channel_id);
   if (!counters) {

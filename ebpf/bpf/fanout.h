@@ -14,13 +14,16 @@
 #define TMC_FANOUT_MARK 0x80000000u
 
 struct tmc_fanout_member {
-  __be32 ipv4;  /* network order */
+  __be32 ipv4;  /* network order; IPv4 members */
   __be16 port;  /* network order */
   __u8 mac[6];  /* next-hop MAC: the member's on a shared L2, else the gateway's */
+  __u8 family;  /* 4 or 6: every member of a channel has the same family */
+  __u8 pad[3];
+  __be32 ipv6[4]; /* network order; IPv6 members */
 };
 
 /* Value of the hash `fanout_channels`, keyed by channel id. The engine sends one packet to
- * members[0] (ipv4:port); the program emits copies to members[0..count-2] and rewrites the
+ * members[0] (its address and port); the program emits copies to members[0..count-2] and rewrites the
  * original for members[count-1]. */
 struct tmc_fanout_channel {
   __u32 count; /* 1..TMC_FANOUT_MAX_MEMBERS */

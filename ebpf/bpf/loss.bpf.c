@@ -85,10 +85,20 @@ static __always_inline int eligible(struct __sk_buff *skb) {
   } else if (skb->protocol == bpf_htons(TMC_ETH_P_IPV6)) {
     struct ipv6hdr ip6;
     if (bpf_skb_load_bytes(skb, TMC_ETH_HLEN, &ip6, sizeof(ip6)) < 0) return 0;
-    if (ip6.nexthdr == TMC_IPPROTO_ICMPV6) return 0;
-    if (port_count == 0) return 1;
-    l4_protocol = ip6.nexthdr; /* extension headers: not eligible for port filtering */
+    /* Step over hop-by-hop / routing / destination options (RFC 8200 §4), as tmc_parse does,
+     * so ICMPv6 behind them is recognised and ports are found. */
+    l4_protocol = ip6.nexthdr;
     l4_offset = TMC_ETH_HLEN + sizeof(ip6);
+    for (int i = 0; i < TMC_IPV6_MAX_EXT_HEADERS; i++) {
+      if (l4_protocol != TMC_IPPROTO_HOPOPTS && l4_protocol != TMC_IPPROTO_ROUTING && l4_protocol != TMC_IPPROTO_DSTOPTS)
+        break;
+      __u8 extension[2];
+      if (bpf_skb_load_bytes(skb, l4_offset, extension, 2) < 0) return 0;
+      l4_protocol = extension[0];
+      l4_offset += ((__u32)extension[1] + 1) * 8;
+    }
+    if (l4_protocol == TMC_IPPROTO_ICMPV6) return 0; /* neighbour discovery is the link's ARP */
+    if (port_count == 0) return 1;
   } else {
     return 0; /* ARP and everything that is not IP */
   }

@@ -1,9 +1,13 @@
 /* Packet parsing shared by the TMC tc programs (BPF side only; include after vmlinux.h).
  *
- * Contract: tmc_parse() looks at Ethernet / IPv4 / UDP and the TMC common header and fills a
- * struct tmc_packet. It never writes the packet. It may call bpf_skb_pull_data() so that the
- * headers are linear, which invalidates earlier packet pointers: callers parse first.
- * IPv6 and IPv4 fragments (offset != 0 or more-fragments) are reported as TMC_PARSE_NOT_TMC.
+ * Contract: tmc_parse() looks at Ethernet / IPv4 or IPv6 / UDP and the TMC common header and
+ * fills a struct tmc_packet. It never writes the packet. It may call bpf_skb_pull_data() so
+ * that the headers are linear, which invalidates earlier packet pointers: callers parse first.
+ * IPv4 fragments (offset != 0 or more-fragments) are reported as TMC_PARSE_NOT_TMC. IPv6: up
+ * to TMC_IPV6_MAX_EXT_HEADERS hop-by-hop / routing / destination-options extension headers
+ * (RFC 8200 §4) totalling at most TMC_IPV6_MAX_EXT_BYTES are skipped; a Fragment header, any
+ * other next header, or more or longer extension headers make the packet TMC_PARSE_NOT_TMC
+ * (passed untouched).
  * A UDP GSO/GRO super-packet carries pkt->segments TMC packets; only the first one's header
  * is parsed.
  */
@@ -23,6 +27,14 @@
 #define TMC_IP_MF 0x2000
 #define TMC_IP_OFFSET 0x1FFF
 #define TMC_IPPROTO_ICMPV6 58
+/* RFC 8200 §4 extension headers that tmc_parse() steps over (same layout: next header, length
+ * in 8-octet units not counting the first 8). Fragment (44) is not among them. */
+#define TMC_IPPROTO_HOPOPTS 0
+#define TMC_IPPROTO_ROUTING 43
+#define TMC_IPPROTO_DSTOPTS 60
+#define TMC_IPV6_HLEN 40
+#define TMC_IPV6_MAX_EXT_HEADERS 4
+#define TMC_IPV6_MAX_EXT_BYTES 128
 /* linux/pkt_cls.h: TC_ACT_UNSPEC lets the next tc filter on the hook run; every TMC program
  * returns it for packets it does not drop, so the programs compose on one hook. */
 #define TC_ACT_UNSPEC (-1)
@@ -54,9 +66,12 @@ struct tmc_packet {
   __u16 payload_length;
   __u16 stream;
   __u8 type;
-  __u8 tos;
-  __be32 saddr;
+  __u8 ip_version; /* 4 or 6 */
+  __u8 tos;        /* IPv4 TOS, or the IPv6 traffic class: DSCP << 2 | ECN either way */
+  __be32 saddr;    /* IPv4 only (zero for IPv6) */
   __be32 daddr;
+  __be32 saddr6[4]; /* IPv6 only (zero for IPv4), network order */
+  __be32 daddr6[4];
   __be16 sport;
   __be16 dport;
 };
@@ -89,33 +104,72 @@ static __always_inline __u8 *tmc_skb_data_end(struct __sk_buff *skb) {
   return end;
 }
 
-/* Bytes we want linear: Ethernet + IPv4 with options + UDP + the DATA header. */
+/* Bytes we want linear: Ethernet + IPv4 with options (or IPv6 with the extension headers we
+ * step over) + UDP + the DATA header. */
 #define TMC_PULL_LENGTH (TMC_ETH_HLEN + 60 + 8 + TMC_DATA_HEADER_SIZE)
+#define TMC_PULL_LENGTH6 (TMC_ETH_HLEN + TMC_IPV6_HLEN + TMC_IPV6_MAX_EXT_BYTES + 8 + TMC_DATA_HEADER_SIZE)
+
+/* IPv4 header at `ip`: fills the address fields and pkt->udp_offset. */
+static __always_inline int tmc_parse_ipv4(__u8 *ip_start, __u8 *end, struct tmc_packet *pkt) {
+  struct iphdr *ip = (struct iphdr *)ip_start;
+  if ((__u8 *)(ip + 1) > end) return TMC_PARSE_NOT_TMC;
+  if (ip->version != 4 || ip->ihl < 5) return TMC_PARSE_NOT_TMC;
+  if (ip->protocol != IPPROTO_UDP) return TMC_PARSE_NOT_TMC;
+  if (ip->frag_off & bpf_htons(TMC_IP_MF | TMC_IP_OFFSET)) return TMC_PARSE_NOT_TMC;
+  pkt->ip_version = 4;
+  pkt->udp_offset = TMC_ETH_HLEN + ip->ihl * 4;
+  pkt->tos = ip->tos;
+  pkt->saddr = ip->saddr;
+  pkt->daddr = ip->daddr;
+  return TMC_PARSE_OK;
+}
+
+/* IPv6 header at `ip` and the extension headers after it (RFC 8200 §4): fills the address
+ * fields and pkt->udp_offset when the upper layer is UDP. */
+static __always_inline int tmc_parse_ipv6(__u8 *data, __u8 *end, struct tmc_packet *pkt) {
+  struct ipv6hdr *ip6 = (struct ipv6hdr *)(data + TMC_ETH_HLEN);
+  if ((__u8 *)(ip6 + 1) > end) return TMC_PARSE_NOT_TMC;
+  if (ip6->version != 6) return TMC_PARSE_NOT_TMC;
+  __u8 next = ip6->nexthdr;
+  __u32 offset = TMC_ETH_HLEN + TMC_IPV6_HLEN;
+  for (int i = 0; i < TMC_IPV6_MAX_EXT_HEADERS; i++) {
+    if (next != TMC_IPPROTO_HOPOPTS && next != TMC_IPPROTO_ROUTING && next != TMC_IPPROTO_DSTOPTS) break;
+    if (offset > TMC_ETH_HLEN + TMC_IPV6_HLEN + TMC_IPV6_MAX_EXT_BYTES) return TMC_PARSE_NOT_TMC;
+    __u8 *extension = data + offset;
+    if (extension + 2 > end) return TMC_PARSE_NOT_TMC;
+    next = extension[0];
+    offset += ((__u32)extension[1] + 1) * 8;
+  }
+  if (next != IPPROTO_UDP) return TMC_PARSE_NOT_TMC; /* also Fragment, or more extension headers */
+  if (offset > TMC_ETH_HLEN + TMC_IPV6_HLEN + TMC_IPV6_MAX_EXT_BYTES) return TMC_PARSE_NOT_TMC;
+  pkt->ip_version = 6;
+  pkt->udp_offset = offset;
+  /* Traffic class: the 4 low bits of byte 0 and the 4 high bits of byte 1. */
+  __u8 *first = (__u8 *)ip6;
+  pkt->tos = (__u8)((first[0] & 0x0F) << 4) | (first[1] >> 4);
+  __builtin_memcpy(pkt->saddr6, &ip6->saddr, 16);
+  __builtin_memcpy(pkt->daddr6, &ip6->daddr, 16);
+  return TMC_PARSE_OK;
+}
 
 static __always_inline int tmc_parse(struct __sk_buff *skb, struct tmc_packet *pkt) {
   pkt->channel_id = TMC_CHANNEL_UNKNOWN;
-  if (skb->protocol != bpf_htons(TMC_ETH_P_IP)) return TMC_PARSE_NOT_TMC;
+  const int ipv6 = skb->protocol == bpf_htons(TMC_ETH_P_IPV6);
+  if (!ipv6 && skb->protocol != bpf_htons(TMC_ETH_P_IP)) return TMC_PARSE_NOT_TMC;
 
-  __u32 want = skb->len < TMC_PULL_LENGTH ? skb->len : TMC_PULL_LENGTH;
+  __u32 pull = ipv6 ? TMC_PULL_LENGTH6 : TMC_PULL_LENGTH;
+  __u32 want = skb->len < pull ? skb->len : pull;
   if (tmc_skb_data(skb) + want > tmc_skb_data_end(skb)) bpf_skb_pull_data(skb, want);
 
   __u8 *data = tmc_skb_data(skb);
   __u8 *end = tmc_skb_data_end(skb);
   struct ethhdr *eth = (struct ethhdr *)data;
   if ((__u8 *)(eth + 1) > end) return TMC_PARSE_NOT_TMC;
-  if (eth->h_proto != bpf_htons(TMC_ETH_P_IP)) return TMC_PARSE_NOT_TMC;
-
-  struct iphdr *ip = (struct iphdr *)(eth + 1);
-  if ((__u8 *)(ip + 1) > end) return TMC_PARSE_NOT_TMC;
-  if (ip->version != 4 || ip->ihl < 5) return TMC_PARSE_NOT_TMC;
-  if (ip->protocol != IPPROTO_UDP) return TMC_PARSE_NOT_TMC;
-  if (ip->frag_off & bpf_htons(TMC_IP_MF | TMC_IP_OFFSET)) return TMC_PARSE_NOT_TMC;
-  __u32 ip_header_length = ip->ihl * 4;
+  if (eth->h_proto != bpf_htons(ipv6 ? TMC_ETH_P_IPV6 : TMC_ETH_P_IP)) return TMC_PARSE_NOT_TMC;
   pkt->ip_offset = TMC_ETH_HLEN;
-  pkt->udp_offset = TMC_ETH_HLEN + ip_header_length;
-  pkt->tos = ip->tos;
-  pkt->saddr = ip->saddr;
-  pkt->daddr = ip->daddr;
+  int ip_result = ipv6 ? tmc_parse_ipv6(data, end, pkt) : tmc_parse_ipv4(data + TMC_ETH_HLEN, end, pkt);
+  if (ip_result != TMC_PARSE_OK) return TMC_PARSE_NOT_TMC;
+  if (pkt->udp_offset > TMC_ETH_HLEN + TMC_IPV6_HLEN + TMC_IPV6_MAX_EXT_BYTES) return TMC_PARSE_NOT_TMC; /* verifier bound */
 
   struct udphdr *udp = (struct udphdr *)(data + pkt->udp_offset);
   if ((__u8 *)(udp + 1) > end) return TMC_PARSE_NOT_TMC;
@@ -135,6 +189,9 @@ static __always_inline int tmc_parse(struct __sk_buff *skb, struct tmc_packet *p
     pkt->channel_id = tmc_read32(tmc + TMC_OFF_CHANNEL_ID);
   if (tmc + TMC_COMMON_HEADER_SIZE > end || pkt->udp_payload_length < TMC_COMMON_HEADER_SIZE)
     return TMC_PARSE_MALFORMED;
+  /* A frame shorter than its UDP length claims (cut on the way) is not judged by its header:
+   * the IP layer will drop it, and early drop must not record it as seen. */
+  if (pkt->tmc_offset + pkt->udp_payload_length > skb->len) return TMC_PARSE_MALFORMED;
   pkt->type = tmc[TMC_OFF_TYPE];
   pkt->flags = tmc_read16(tmc + TMC_OFF_FLAGS);
   pkt->header_length = tmc_read16(tmc + TMC_OFF_HEADER_LENGTH);

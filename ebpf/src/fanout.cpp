@@ -18,11 +18,20 @@ namespace tmc::bpf {
 FanoutMember FanoutMember::parse(const std::string& address_port, const std::string& mac) {
   FanoutMember member;
   auto colon = address_port.rfind(':');
-  if (colon == std::string::npos) detail::fail("fan-out member '" + address_port + "' is not IPV4:PORT", EINVAL);
-  in_addr address{};
-  if (inet_pton(AF_INET, address_port.substr(0, colon).c_str(), &address) != 1)
-    detail::fail("fan-out member '" + address_port + "': bad IPv4 address", EINVAL);
-  std::memcpy(member.ipv4.data(), &address, 4);
+  if (colon == std::string::npos)
+    detail::fail("fan-out member '" + address_port + "' is not IPV4:PORT or [IPV6]:PORT", EINVAL);
+  if (address_port[0] == '[') {
+    if (colon < 2 || address_port[colon - 1] != ']')
+      detail::fail("fan-out member '" + address_port + "' is not [IPV6]:PORT", EINVAL);
+    if (inet_pton(AF_INET6, address_port.substr(1, colon - 2).c_str(), member.ipv6.data()) != 1)
+      detail::fail("fan-out member '" + address_port + "': bad IPv6 address", EINVAL);
+    member.is_ipv6 = true;
+  } else {
+    in_addr address{};
+    if (inet_pton(AF_INET, address_port.substr(0, colon).c_str(), &address) != 1)
+      detail::fail("fan-out member '" + address_port + "': bad IPv4 address", EINVAL);
+    std::memcpy(member.ipv4.data(), &address, 4);
+  }
   const std::string port = address_port.substr(colon + 1);
   char* end = nullptr;
   unsigned long value = std::strtoul(port.c_str(), &end, 10);
@@ -68,7 +77,11 @@ void FanoutLoader::set_members(uint32_t channel_id, const std::vector<FanoutMemb
   tmc_fanout_channel value{};
   value.count = static_cast<uint32_t>(members.size());
   for (size_t i = 0; i < members.size(); i++) {
+    if (members[i].is_ipv6 != members[0].is_ipv6)
+      detail::fail("fan-out channel " + std::to_string(channel_id) + " mixes IPv4 and IPv6 members", EINVAL);
+    value.members[i].family = members[i].is_ipv6 ? 6 : 4;
     std::memcpy(&value.members[i].ipv4, members[i].ipv4.data(), 4);
+    std::memcpy(value.members[i].ipv6, members[i].ipv6.data(), 16);
     value.members[i].port = htons(members[i].port);
     std::memcpy(value.members[i].mac, members[i].mac.data(), 6);
   }

@@ -20,6 +20,7 @@
 #include "core/pipeline.h"
 #include "tmc/channel.h"
 #include "tmc/fault_injector.h"
+#include "tmc/wire_format.h"
 #include "transport/fd_util.h"
 #include "transport/kernel_fanout.h"
 #include "transport/runtime_impl.h"
@@ -157,6 +158,16 @@ struct Channel::Impl : core::ChannelCore::Output {
                 "user-space fan-out", core->channel_id(), attempt.why);
   }
 
+  // ICMP port unreachable for a datagram sent to A reaches the control handler as a REFUSE
+  // from A (sender id 0): nobody listens there, as a TCP RST to a SYN says.
+  void receive_errors(transport::UdpSocket& from) {
+    std::unique_lock lock(mutex);
+    from.receive_errors([&](const SocketAddress& destination, int error) {
+      if (error == ECONNREFUSED) control(TMC_CONTROL_REFUSE, 0, 0, destination);
+    });
+    dispatch(lock);
+  }
+
   // One receive batch at a time, each delivered before the next is read, so payload memory is
   // reused instead of piling up; at most 16 batches per wake-up.
   void receive_from(transport::UdpSocket& from) {
@@ -261,7 +272,10 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   if (!impl.timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
 
   auto& loop = impl.runtime->impl();
-  loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.socket); });
+  loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t events) {
+    if (events & EPOLLERR) impl.receive_errors(*impl.socket);
+    impl.receive_from(*impl.socket);
+  });
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });

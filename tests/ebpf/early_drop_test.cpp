@@ -125,5 +125,40 @@ TEST_F(EarlyDropTest, ForgetChannelStartsOver) {
   EXPECT_EQ(run(5), kDrop);
 }
 
+TEST_F(EarlyDropTest, Ipv6DuplicatesAndStalePacketsAreDroppedToo) {
+  auto run6 = [&](uint64_t sequence, const Ipv6Layout& layout = {}) {
+    TmcHeader header;
+    header.channel_id = kChannel;
+    header.flags = TMC_FLAG_DROP_STALE;
+    header.sequence = sequence;
+    header.sender_id = 77;
+    const Bytes frame = tmc6_frame(header, layout);
+    auto result = run_tc(loader_->program_fd(), frame);
+    if (result.retval == kPass) {
+      EXPECT_EQ(result.output, frame);
+    }
+    return result.retval;
+  };
+  Ipv6Layout options;
+  options.extensions = {kHopByHop, kDestinationOptions};
+  EXPECT_EQ(run6(5), kPass);
+  EXPECT_EQ(run6(5), kDrop) << "duplicate";
+  EXPECT_EQ(run6(5, options), kDrop) << "the same packet behind extension headers";
+  EXPECT_EQ(run6(4), kDrop) << "stale";
+  EXPECT_EQ(run6(6, options), kPass);
+  // A truncated copy of the next packet is passed unjudged and does not poison the state.
+  TmcHeader header;
+  header.channel_id = kChannel;
+  header.flags = TMC_FLAG_DROP_STALE;
+  header.sequence = 7;
+  header.sender_id = 77;
+  const Bytes full = tmc6_frame(header);
+  EXPECT_EQ(run_tc(loader_->program_fd(), Bytes(full.begin(), full.end() - 4)).retval, kPass);
+  EXPECT_EQ(run6(7), kPass) << "the whole packet after its truncated copy";
+  auto counters = loader_->counters(kChannel);
+  EXPECT_EQ(counters.duplicates, 2u);
+  EXPECT_EQ(counters.stale, 1u);
+}
+
 }  // namespace
 }  // namespace tmc::bpf::test

@@ -170,6 +170,12 @@ TEST_F(FanoutTest, UnicastTrafficIsNotFannedOut) {
     cases.emplace_back("malformed", tmc_frame(h, kSender, kMembers[0]));
   }
   cases.emplace_back("not TMC", udp_frame(kSender, kMembers[0], Bytes(64, 0x33)));
+  {  // same port as members[0], but the channel's members are IPv4
+    TmcHeader h = base;
+    Endpoint6 to = kReceiver6;
+    to.port = kMembers[0].port;
+    cases.emplace_back("IPv6 to a channel of IPv4 members", udp6_frame(kSender6, to, tmc_payload(h)));
+  }
   cases.emplace_back("ARP", arp_frame());
   captured();
   for (const auto& [name, frame] : cases) {
@@ -204,7 +210,75 @@ TEST_F(FanoutTest, MembershipChangesTakeEffect) {
   EXPECT_EQ(result.output, frame);
 }
 
+const Endpoint6 kMembers6[3] = {
+    {"fd00:77::1", 7001, {0x02, 0, 0, 0, 0, 0x01}},
+    {"fd00:77::2", 7002, {0x02, 0, 0, 0, 0, 0x02}},
+    {"fd00:77:1::3", 7003, {0x02, 0, 0, 0, 0, 0x03}},
+};
+
+FanoutMember member_of(const Endpoint6& endpoint) {
+  return FanoutMember::parse("[" + endpoint.ipv6 + "]:" + std::to_string(endpoint.port), [&] {
+    char text[32];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", endpoint.mac[0], endpoint.mac[1], endpoint.mac[2],
+                  endpoint.mac[3], endpoint.mac[4], endpoint.mac[5]);
+    return std::string(text);
+  }());
+}
+
+TEST_F(FanoutTest, OneIpv6SendBecomesOneCopyPerMember) {
+  constexpr uint32_t kChannel6 = 22;
+  loader_->set_members(kChannel6, {member_of(kMembers6[0]), member_of(kMembers6[1]), member_of(kMembers6[2])});
+  TmcHeader header;
+  header.channel_id = kChannel6;
+  const Bytes payload = tmc_payload(header);
+  Ipv6Layout layout;
+  layout.extensions = {kDestinationOptions};  // the UDP header is found behind it
+  const Bytes frame = udp6_frame(kSender6, kMembers6[0], payload, layout);
+  const size_t udp_at = udp6_offset(layout);
+  captured();
+  auto result = run_tc(loader_->program_fd(), frame);
+  EXPECT_EQ(result.retval, kPass);
+  auto copies = captured();
+  ASSERT_EQ(copies.size(), 2u);
+  EXPECT_EQ(copies[0], frame) << "the first copy is the packet as sent, to members[0]";
+  const Bytes* delivered[3] = {&copies[0], &copies[1], &result.output};
+  for (int i = 0; i < 3; i++) {
+    const Bytes& out = *delivered[i];
+    ASSERT_EQ(out.size(), frame.size()) << i;
+    EXPECT_TRUE(std::equal(kMembers6[i].mac.begin(), kMembers6[i].mac.end(), out.begin())) << "destination MAC " << i;
+    auto address = ipv6_bytes(kMembers6[i].ipv6);
+    EXPECT_TRUE(std::equal(address.begin(), address.end(), out.begin() + kEthernetLength + 24)) << "destination IP " << i;
+    EXPECT_EQ(get16(out.data() + udp_at + 2), kMembers6[i].port) << i;
+    EXPECT_EQ(udp6_checksum(out, udp_at), 0) << "UDP checksum " << i;
+    EXPECT_TRUE(std::equal(payload.begin(), payload.end(), out.begin() + udp_at + kUdpLength)) << "payload " << i;
+    // Nothing else changed: source, extension header, hop limit, flow label.
+    EXPECT_TRUE(std::equal(frame.begin() + 6, frame.begin() + kEthernetLength + 24, out.begin() + 6)) << i;
+    EXPECT_TRUE(std::equal(frame.begin() + kEthernetLength + kIpv6Length, frame.begin() + udp_at + 2,
+                           out.begin() + kEthernetLength + kIpv6Length)) << i;
+  }
+  FanoutCounters counters = loader_->counters(kChannel6);
+  EXPECT_EQ(counters.fanned_out, 1u);
+  EXPECT_EQ(counters.copies, 2u);
+  EXPECT_EQ(counters.copy_errors, 0u);
+
+  // An IPv4 packet to the IPv6 channel's port is left alone; so is an IPv6 one to another member.
+  Endpoint to4 = kMembers[0];
+  EXPECT_EQ(run_tc(loader_->program_fd(), udp_frame(kSender, to4, payload)).output, udp_frame(kSender, to4, payload));
+  const Bytes to_second = udp6_frame(kSender6, kMembers6[1], payload);
+  EXPECT_EQ(run_tc(loader_->program_fd(), to_second).output, to_second);
+  EXPECT_TRUE(captured().empty());
+  EXPECT_EQ(loader_->counters(kChannel6).fanned_out, 1u);
+}
+
 TEST_F(FanoutTest, RejectsBadMemberLists) {
+  EXPECT_THROW(FanoutMember::parse("[fd00::1:5000", "02:00:00:00:00:01"), Error);
+  EXPECT_THROW(FanoutMember::parse("[fd00::zz]:5000", "02:00:00:00:00:01"), Error);
+  EXPECT_THROW(FanoutMember::parse("fd00::1]:5000", "02:00:00:00:00:01"), Error);
+  FanoutMember six = FanoutMember::parse("[fd00::7]:5001", "02:00:00:00:00:07");
+  EXPECT_TRUE(six.is_ipv6);
+  EXPECT_EQ(six.ipv6[15], 7);
+  EXPECT_EQ(six.port, 5001);
+  EXPECT_THROW(loader_->set_members(1, {member_of(kMembers[0]), six}), Error) << "mixed families";
   EXPECT_THROW(loader_->set_members(1, {}), Error);
   EXPECT_THROW(loader_->set_members(1, std::vector<FanoutMember>(kFanoutMaxMembers + 1)), Error);
   EXPECT_THROW(FanoutMember::parse("10.0.0.1", "02:00:00:00:00:01"), Error);

@@ -77,6 +77,35 @@ TEST_F(LossTest, PortFilterLimitsLossToListedPorts) {
   EXPECT_EQ(injector.stats().dropped, 3u);
 }
 
+TEST_F(LossTest, NeverDropsIcmpv6AlsoBehindAHopByHopHeader) {
+  LossInjector all(config_of(1.0));
+  Ipv6Layout neighbour_discovery;
+  neighbour_discovery.upper_layer = kIcmpv6;
+  Ipv6Layout multicast_listener_report;  // MLD: ICMPv6 behind a hop-by-hop router alert
+  multicast_listener_report.upper_layer = kIcmpv6;
+  multicast_listener_report.extensions = {kHopByHop};
+  for (const auto& layout : {neighbour_discovery, multicast_listener_report}) {
+    Bytes frame = udp6_frame(kSender6, kReceiver6, Bytes(24, 0), layout);
+    auto result = run_tc(all.program_fd(), frame, 50);
+    EXPECT_EQ(result.retval, kPass);
+    EXPECT_EQ(result.output, frame);
+  }
+  EXPECT_EQ(all.stats().seen, 0u);
+  EXPECT_EQ(run_tc(all.program_fd(), udp6_frame(kSender6, kReceiver6, Bytes(8))).retval, kDrop) << "IPv6 UDP is eligible";
+}
+
+TEST_F(LossTest, PortFilterFindsIpv6PortsBehindExtensionHeaders) {
+  LossInjector injector(config_of(1.0, 0, {7001}));
+  Ipv6Layout options;
+  options.extensions = {kDestinationOptions, kRouting};
+  Endpoint6 other = kReceiver6;
+  other.port = 7002;
+  EXPECT_EQ(run_tc(injector.program_fd(), udp6_frame(kSender6, kReceiver6, Bytes(8), options)).retval, kDrop);
+  EXPECT_EQ(run_tc(injector.program_fd(), udp6_frame(kSender6, kReceiver6, Bytes(8))).retval, kDrop);
+  EXPECT_EQ(run_tc(injector.program_fd(), udp6_frame(kSender6, other, Bytes(8), options)).retval, kPass);
+  EXPECT_EQ(injector.stats().dropped, 2u);
+}
+
 TEST_F(LossTest, GilbertElliottLosesAtTheStationaryRateInBursts) {
   // Good->bad 1%, bad->good 10%, bad loses everything: P(bad) = 0.01 / 0.11 = 9.09%.
   constexpr uint32_t kPackets = 200000;

@@ -1,9 +1,11 @@
-// Packet fixtures for the eBPF program tests (bpf_prog_test_run): Ethernet + IPv4 + UDP
-// frames with correct checksums, carrying TMC headers (tmc/wire_format.h) or anything else.
+// Packet fixtures for the eBPF program tests (bpf_prog_test_run): Ethernet + IPv4 + UDP and
+// Ethernet + IPv6 (+ extension headers) + UDP frames with correct checksums, carrying TMC
+// headers (tmc/wire_format.h) or anything else.
 #pragma once
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -162,6 +164,96 @@ inline Bytes arp_frame() {
   std::memcpy(arp + 14, sender.data(), 4);
   std::memcpy(arp + 24, target.data(), 4);
   return frame;
+}
+
+// ---- IPv6 (RFC 8200) ----------------------------------------------------------------------
+inline constexpr size_t kIpv6Length = 40;
+inline constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kDestinationOptions = 60, kIcmpv6 = 58;
+
+struct Endpoint6 {
+  std::string ipv6;
+  uint16_t port;
+  Mac mac;
+};
+
+inline std::array<uint8_t, 16> ipv6_bytes(const std::string& text) {
+  std::array<uint8_t, 16> bytes{};
+  inet_pton(AF_INET6, text.c_str(), bytes.data());
+  return bytes;
+}
+
+struct Ipv6Layout {
+  uint8_t traffic_class = 0;
+  uint32_t flow_label = 0x12345;
+  // Extension headers in order, each 8 octets (hop-by-hop / routing / destination options
+  // carry a PadN option; a Fragment header says offset 0, more fragments).
+  std::vector<uint8_t> extensions;
+  uint8_t upper_layer = 17;  // UDP
+};
+
+// Offset of the UDP header in a frame built with `layout`.
+inline size_t udp6_offset(const Ipv6Layout& layout = {}) {
+  return kEthernetLength + kIpv6Length + 8 * layout.extensions.size();
+}
+
+// UDP checksum over the IPv6 pseudo header (RFC 8200 §8.1) + datagram at `udp_offset`
+// (0 when valid).
+inline uint16_t udp6_checksum(const Bytes& frame, size_t udp_offset) {
+  const uint8_t* ip = frame.data() + kEthernetLength;
+  const uint8_t* udp = frame.data() + udp_offset;
+  uint16_t udp_length = get16(udp + 4);
+  uint32_t sum = sum16(ip + 8, 32);  // source + destination address
+  sum += udp_length;
+  sum += 17;
+  sum = sum16(udp, udp_length, sum);
+  return fold(sum);
+}
+
+// Ethernet/IPv6[/extension headers]/UDP frame around `payload`, UDP checksum filled in.
+inline Bytes udp6_frame(const Endpoint6& from, const Endpoint6& to, const Bytes& payload, const Ipv6Layout& layout = {}) {
+  const size_t udp_at = udp6_offset(layout);
+  Bytes frame(udp_at + kUdpLength + payload.size(), 0);
+  uint8_t* p = frame.data();
+  std::copy(to.mac.begin(), to.mac.end(), frame.begin());
+  std::copy(from.mac.begin(), from.mac.end(), frame.begin() + 6);
+  put16(p + 12, 0x86DD);
+  uint8_t* ip = p + kEthernetLength;
+  put32(ip, (6u << 28) | (uint32_t(layout.traffic_class) << 20) | (layout.flow_label & 0xFFFFF));
+  put16(ip + 4, static_cast<uint16_t>(frame.size() - kEthernetLength - kIpv6Length));
+  ip[6] = layout.extensions.empty() ? layout.upper_layer : layout.extensions[0];
+  ip[7] = 64;
+  auto source = ipv6_bytes(from.ipv6), destination = ipv6_bytes(to.ipv6);
+  std::memcpy(ip + 8, source.data(), 16);
+  std::memcpy(ip + 24, destination.data(), 16);
+  for (size_t i = 0; i < layout.extensions.size(); i++) {
+    uint8_t* extension = ip + kIpv6Length + 8 * i;
+    extension[0] = i + 1 < layout.extensions.size() ? layout.extensions[i + 1] : layout.upper_layer;
+    if (layout.extensions[i] == kFragment) {
+      put16(extension + 2, 0x0001);  // offset 0, M = 1
+      put32(extension + 4, 0xABCD);
+    } else {
+      extension[1] = 0;     // 8 octets in all
+      extension[2] = 1;     // PadN
+      extension[3] = 4;     // of 4 octets
+    }
+  }
+  uint8_t* udp = p + udp_at;
+  put16(udp, from.port);
+  put16(udp + 2, to.port);
+  put16(udp + 4, static_cast<uint16_t>(kUdpLength + payload.size()));
+  std::memcpy(udp + kUdpLength, payload.data(), payload.size());
+  if (layout.upper_layer == 17) {
+    uint16_t check = udp6_checksum(frame, udp_at);
+    put16(udp + 6, check == 0 ? 0xFFFF : check);  // zero is not allowed over IPv6
+  }
+  return frame;
+}
+
+inline const Endpoint6 kSender6{"fd00:77::10", 40000, {0x02, 0, 0, 0, 0, 0x10}};
+inline const Endpoint6 kReceiver6{"fd00:77::1", 7001, {0x02, 0, 0, 0, 0, 0x01}};
+
+inline Bytes tmc6_frame(const TmcHeader& h, const Ipv6Layout& layout = {}) {
+  return udp6_frame(kSender6, kReceiver6, tmc_payload(h), layout);
 }
 
 }  // namespace tmc::bpf::test

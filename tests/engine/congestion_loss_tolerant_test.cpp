@@ -34,32 +34,101 @@ TEST(LossTolerant, RandomLossDoesNotShrinkTheWindow) {
   EXPECT_EQ(state.bytes_in_flight, 0u);
 }
 
-TEST(LossTolerant, QueueingDelayAboveTargetDecreasesBoundedAndOncePerRtt) {
+TEST(LossTolerant, QueueingDelayAboveTargetForAWholeRoundDecreasesBoundedAndOncePerRound) {
   TransportState state;
+  // round_samples 1: a round ends after one smoothed RTT whatever it holds (the sample-count
+  // rule is tested below).
   auto controller = CongestionControllerRegistry::global().create(
-      "loss-tolerant", state, {{"target_queue_delay", "50us"}, {"beta", "0.8"}, {"max_decrease", "0.5"}});
+      "loss-tolerant", state,
+      {{"target_queue_delay", "50us"}, {"beta", "0.8"}, {"max_decrease", "0.5"}, {"round_samples", "1"}});
   TimePoint now{};
-  // Learn the base RTT (100 us) during slow start.
+  // Learn the base RTT (100 us) during slow start; the first round starts here.
   controller->on_ack({.now = now, .bytes_acked = 10 * kDatagram, .rtt_sample = 100us});
   ASSERT_EQ(state.cwnd_bytes, 20 * kDatagram);
-  // RTT 200 us: excess over target (150 us) is 50 us -> factor 1 - 0.8 * 50/200 = 0.8.
-  now += 200us;
+  // A 200 us sample ends the first round, whose minimum (100 us) is below the 150 us target:
+  // no decrease, and no growth either (this sample is above target).
+  now += 150us;
   controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = 200us});
+  EXPECT_EQ(state.cwnd_bytes, 20 * kDatagram);
+  EXPECT_EQ(state.congestion_events, 0u);
+  // A whole round of 200 us samples: minimum 200 us, excess over target 50 us ->
+  // factor 1 - 0.8 * 50/200 = 0.8, applied when the round ends (one smoothed RTT later).
+  for (int i = 0; i < 3; ++i) {
+    now += 50us;
+    controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = 200us});
+  }
   EXPECT_EQ(state.cwnd_bytes, static_cast<std::uint64_t>(20 * kDatagram * 0.8));
-  std::uint64_t after_first = state.cwnd_bytes;
-  // Within the same RTT no further decrease.
+  EXPECT_EQ(state.congestion_events, 1u);
+  const std::uint64_t after_first = state.cwnd_bytes;
+  // Within the next round no further decrease, whatever the sample.
   controller->on_ack({.now = now + 10us, .bytes_acked = kDatagram, .rtt_sample = 1000us});
   EXPECT_EQ(state.cwnd_bytes, after_first);
-  // A huge delay is capped at max_decrease (halving).
-  now += 5ms;  // more than the smoothed RTT, which this 10 ms sample raises to ~1.4 ms
+  // That round's minimum (1 ms) is far above target: the decrease is capped at max_decrease.
+  now += 5ms;  // more than the smoothed RTT, which the 10 ms sample raises to ~1.5 ms
   controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = 10ms});
   EXPECT_EQ(state.cwnd_bytes, after_first / 2);
   EXPECT_EQ(state.congestion_events, 2u);
   // Below target again: additive increase, one datagram per window acknowledged (not slow start).
-  std::uint64_t window = state.cwnd_bytes;
+  const std::uint64_t window = state.cwnd_bytes;
   now += 1ms;
   controller->on_ack({.now = now, .bytes_acked = window, .rtt_sample = 100us});
   EXPECT_NEAR(static_cast<double>(state.cwnd_bytes), static_cast<double>(window + kDatagram), 1.0);
+}
+
+TEST(LossTolerant, HostDelaySpikesInSomeSamplesAreNotCongestion) {
+  // An end host that is descheduled now and then delays some acks by milliseconds while the
+  // path has no queue (most samples at the 50 us base RTT). The round minimum stays at base:
+  // the window never shrinks and keeps growing on the good samples.
+  TransportState state;
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  TimePoint now{};
+  for (int i = 0; i < 4000; ++i) {
+    now += 5us;
+    const Duration sample = i % 4 == 3 ? Duration(2ms) : Duration(50us);
+    controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = sample, .largest_acked_sent_time = now - sample});
+  }
+  EXPECT_EQ(state.congestion_events, 0u);
+  EXPECT_GT(state.cwnd_bytes, 1000 * kDatagram);  // slow start over the 3000 good samples
+}
+
+TEST(LossTolerant, SparseAcksAreJudgedOverEnoughSamples) {
+  // A small window acked every 8 packets gives one RTT sample per round trip or less; every
+  // other one is delayed by a receiver stall. Judged per sample (round_samples 1) half the
+  // rounds look congested; over 8 samples the minimum is the base RTT.
+  auto congestion_events = [](const CongestionParams& params) {
+    TransportState state;
+    auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, params);
+    TimePoint now{};
+    for (int i = 0; i < 200; ++i) {
+      now += 5ms;  // longer than any smoothed RTT here: time never holds a round open
+      const Duration sample = i % 2 ? Duration(3ms) : Duration(60us);
+      controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = sample, .largest_acked_sent_time = now - sample});
+    }
+    return state.congestion_events;
+  };
+  EXPECT_EQ(congestion_events({}), 0u);
+  EXPECT_GT(congestion_events({{"round_samples", "1"}}), 50u);
+}
+
+TEST(LossTolerant, RejectsARoundOfNoSamples) {
+  TransportState state;
+  EXPECT_THROW(CongestionControllerRegistry::global().create("loss-tolerant", state, {{"round_samples", "0"}}),
+               CongestionConfigError);
+}
+
+TEST(LossTolerant, AStandingQueueStillShrinksTheWindowThroughDelaySpikes) {
+  // The same spikes on top of a standing queue (every other sample 150 us > 50 + 50 us target).
+  TransportState state;
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  TimePoint now{};
+  controller->on_ack({.now = now, .bytes_acked = 90 * kDatagram, .rtt_sample = 50us});  // base RTT, cwnd 100
+  for (int i = 0; i < 400; ++i) {
+    now += 5us;
+    const Duration sample = i % 4 == 3 ? Duration(2ms) : Duration(150us);
+    controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = sample, .largest_acked_sent_time = now - sample});
+  }
+  EXPECT_GT(state.congestion_events, 0u);
+  EXPECT_LT(state.cwnd_bytes, 100 * kDatagram);
 }
 
 TEST(LossTolerant, EcnAndPersistentCongestionStillCount) {

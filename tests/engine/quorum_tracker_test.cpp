@@ -166,6 +166,33 @@ TEST(QuorumTracker, ExpireReturnsEveryPassedDeadline) {
   EXPECT_EQ(tracker.size(), 10u);
 }
 
+TEST(QuorumTracker, DeadlinesAreIndexedInOrderAndMessagesWithoutOneAreNotScanned) {
+  // A large window without deadlines plus a few with: expiry returns earliest first, and a
+  // message acknowledged or failed before its deadline leaves nothing behind.
+  QuorumTracker tracker;
+  std::vector<std::shared_ptr<Completion::State>> states;
+  for (std::uint64_t id = 0; id < 5000; ++id) {
+    states.push_back(state());
+    tracker.add(id, all_of({0}), 1, states.back(), kNever, 1);
+  }
+  auto third = state(), first = state(), second = state(), acked = state(), failed = state();
+  tracker.add(9003, all_of({0}), 1, third, kStart + 30ms, 1);
+  tracker.add(9001, all_of({0}), 1, first, kStart + 10ms, 1);
+  tracker.add(9002, all_of({0}), 1, second, kStart + 20ms, 1);
+  tracker.add(9004, all_of({0}), 1, acked, kStart + 5ms, 1);
+  tracker.add(9005, all_of({0}), 1, failed, kStart + 6ms, 1);
+  EXPECT_EQ(tracker.next_deadline(), kStart + 5ms);
+  tracker.on_fragment_acked(9004, 0);
+  tracker.on_member_failed(9005, 0);
+  EXPECT_EQ(acked->status, SendStatus::delivered);
+  EXPECT_EQ(failed->status, SendStatus::failed);
+  EXPECT_EQ(tracker.next_deadline(), kStart + 10ms);
+  EXPECT_EQ(tracker.expire(kStart + 1h), (std::vector<std::uint64_t>{9001, 9002, 9003}));
+  EXPECT_EQ(tracker.next_deadline(), kNever);
+  EXPECT_EQ(tracker.size(), 5000u);
+  EXPECT_EQ(states[0]->status, SendStatus::pending);
+}
+
 TEST(QuorumTracker, ResolveAll) {
   QuorumTracker tracker;
   auto a = state(), b = state();

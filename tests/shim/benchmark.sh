@@ -38,3 +38,32 @@ b, p, m = $base, $passthrough, $matched
 print(f'kernel TCP {b:.2f} Gbit/s')
 print(f'shim loaded, no rule matches {p:.2f} Gbit/s: ratio {p/b:.3f} (goal >= 0.98)')
 print(f'shim-matched reliable stream {m:.2f} Gbit/s: ratio {m/b:.3f} vs kernel TCP (loopback, informational)')"
+
+# 4. Memory: RSS growth of an idle process with one matched connection (goal <= 16 MiB), client
+#    (idle_rss.py measures itself around connect) and server (measured from /proc around the
+#    client's connection), shimmed and, as the baseline, over kernel TCP.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+memory() {  # memory LABEL ENV...
+  local label=$1 port server server_before server_during client
+  shift
+  port=$(free_port)
+  env "$@" python3 "$(dirname "$0")/asyncio_echo.py" server "$port" >/dev/null 2>&1 &
+  server=$!
+  for _ in $(seq 200); do  # listening: a kernel TCP listener or the shim's channel on UDP $port
+    ss -Hltn "sport = :$port" | grep -q . || ss -Hun "sport = :$port" | grep -q . && break
+    sleep 0.05
+  done
+  sleep 0.5
+  server_before=$(rss_kib "$server")
+  env "$@" timeout 30 python3 "$(dirname "$0")/bench/idle_rss.py" "$port" 3 >"$work/rss.txt" &
+  client=$!
+  sleep 2
+  server_during=$(rss_kib "$server")
+  wait "$client"
+  kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+  echo "$label client: $(cat "$work/rss.txt"); server: rss_before_kib=$server_before rss_with_connection_kib=$server_during growth_kib=$((server_during - server_before))"
+}
+echo "== 4. RSS growth of an idle process with one connection (goal <= 16384 KiB shimmed) =="
+memory "kernel TCP" TMC_BENCH=kernel
+memory "shim-matched" LD_PRELOAD="$shim" TMC_POLICY="$work/match.yaml"

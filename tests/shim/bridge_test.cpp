@@ -250,6 +250,30 @@ TEST_F(BridgeTest, NonblockingConnectFailureReportsSoError) {
   ops::close(client);
 }
 
+// A port this process holds for a connection (the client's channel port) has no listener: an
+// OPEN there is refused at once, as TCP answers a SYN to such a port with RST.
+TEST_F(BridgeTest, ConnectToAPortWithoutListenerIsRefused) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.1", &port);
+  int client = connect_to("127.0.0.1", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  const std::uint16_t client_port = ntohs(name_of(client, false).sin_port);
+  int status = 0;
+  auto started = std::chrono::steady_clock::now();
+  int refused = connect_to("127.0.0.1", client_port, 0, &status);
+  EXPECT_EQ(status, ECONNREFUSED);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 700ms);  // not the connect timeout
+  // The connection whose port was probed is untouched.
+  write_all(client, "still here");
+  char buffer[16];
+  EXPECT_EQ(::read(server, buffer, sizeof buffer), 10);
+  ops::close(refused);
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+}
+
 TEST_F(BridgeTest, UnmatchedSocketsPassThroughUntouched) {
   int server = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -342,6 +366,135 @@ TEST_F(BridgeTest, SendCallFramingMakesEachWriteOneMessage) {
   auto sizes = hub()->recorded();
   std::vector<std::size_t> sent(sizes.begin() + static_cast<std::ptrdiff_t>(before), sizes.end());
   EXPECT_EQ(sent, (std::vector<std::size_t>{10, 20, 30, 4000}));
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+}
+
+// Writes on the application's thread (ops::direct_send) and writes that go through the
+// socketpair (the kernel write the interposers fall back to) interleave; the peer must read
+// exactly the bytes in the order they were written.
+TEST_F(BridgeTest, DirectSendsKeepOrderWithBytesStillInTheSocketpair) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.1", &port);
+  int client = connect_to("127.0.0.1", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  std::string expected;
+  int direct = 0, kernel = 0;
+  std::thread writer([&] {
+    for (int i = 0; i < 3000; ++i) {
+      std::string chunk = "<" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 97), '.') + ">";
+      expected += chunk;
+      iovec data{chunk.data(), chunk.size()};
+      if (i % 3 != 0 && ops::direct_send(client, &data, 1, MSG_NOSIGNAL)) {
+        ++direct;
+      } else {
+        write_all(client, chunk);  // kernel write into the socketpair; the bridge thread sends it
+        ++kernel;
+      }
+    }
+    ::shutdown(client, SHUT_WR);
+  });
+  std::string received = read_all(server);
+  writer.join();
+  EXPECT_GT(direct, 0);
+  EXPECT_GE(kernel, 1000);
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected);
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+}
+
+// Direct sends are framed like bytes the bridge reads: a length-prefixed message split over
+// several calls is one channel message, and a send-call write is one message.
+TEST_F(BridgeTest, DirectSendsAreFramedLikeSocketpairBytes) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.3", &port);
+  int client = connect_to("127.0.0.3", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  hub()->drain();
+  auto before = hub()->recorded().size();
+  std::string first = std::string("\x00\x05", 2) + "hello";
+  std::string second = std::string("\x00\x03", 2) + "abc";
+  std::string both = first + second;
+  // One call carries the first message and the second's header; the rest follows in two.
+  iovec parts[2] = {{both.data(), first.size() + 1}, {both.data() + first.size() + 1, 1}};
+  ASSERT_TRUE(ops::direct_send(client, parts, 2, 0));
+  iovec rest{both.data() + first.size() + 2, 3};
+  ASSERT_TRUE(ops::direct_send(client, &rest, 1, MSG_DONTWAIT));
+  std::string received;
+  char buffer[64];
+  while (received.size() < both.size()) {
+    ssize_t count = ::read(server, buffer, sizeof buffer);
+    ASSERT_GT(count, 0);
+    received.append(buffer, static_cast<std::size_t>(count));
+  }
+  EXPECT_EQ(received, both);
+  hub()->drain();
+  auto sizes = hub()->recorded();
+  EXPECT_EQ(std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(before), sizes.end()),
+            (std::vector<std::size_t>{first.size(), second.size()}));
+  ops::close(client);
+  ops::close(server);
+
+  int calls_listener = listen_on("127.0.0.4", &port);
+  client = connect_to("127.0.0.4", port);
+  server = ops::accept4(calls_listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  hub()->drain();
+  before = hub()->recorded().size();
+  std::string data(4000, 'm');
+  for (std::size_t size : {7u, 1u, 4000u}) {
+    iovec call{data.data(), size};
+    ASSERT_TRUE(ops::direct_send(client, &call, 1, 0));
+  }
+  received.clear();
+  char large[8192];
+  while (received.size() < 4008) {
+    ssize_t count = ::read(server, large, sizeof large);
+    ASSERT_GT(count, 0);
+    received.append(large, static_cast<std::size_t>(count));
+  }
+  hub()->drain();
+  sizes = hub()->recorded();
+  EXPECT_EQ(std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(before), sizes.end()),
+            (std::vector<std::size_t>{7, 1, 4000}));
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+  ops::close(calls_listener);
+}
+
+// When the direct path does not apply, it says so without touching errno, and the kernel
+// write keeps TCP's semantics (EPIPE after shutdown, flags it does not handle).
+TEST_F(BridgeTest, DirectSendDeclinesWhereTheKernelMustAnswer) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.1", &port);
+  int client = connect_to("127.0.0.1", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  char byte = 'x';
+  iovec one{&byte, 1};
+  EXPECT_FALSE(ops::direct_send(client, &one, 1, MSG_OOB));
+  EXPECT_FALSE(ops::direct_send(client, &one, 0, 0));
+  iovec empty{&byte, 0};
+  EXPECT_FALSE(ops::direct_send(client, &empty, 1, 0));
+  int unmanaged[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, unmanaged), 0);
+  EXPECT_FALSE(ops::direct_send(unmanaged[0], &one, 1, 0));
+  ::close(unmanaged[0]);
+  ::close(unmanaged[1]);
+  ASSERT_TRUE(ops::direct_send(client, &one, 1, 0));
+  ASSERT_EQ(::shutdown(client, SHUT_WR), 0);
+  errno = EDOM;
+  EXPECT_FALSE(ops::direct_send(client, &one, 1, MSG_NOSIGNAL));
+  EXPECT_EQ(errno, EDOM);
+  EXPECT_EQ(::send(client, &byte, 1, MSG_NOSIGNAL), -1);
+  EXPECT_EQ(errno, EPIPE);
+  EXPECT_EQ(read_all(server), "x");  // the direct byte, then EOF
   ops::close(client);
   ops::close(server);
   ops::close(listener);

@@ -1,10 +1,11 @@
-/* fd_semantics PORT: socket semantics an application observes, printed one line per check.
+/* fd_semantics PORT [CLOSED_PORT]: socket semantics an application observes, printed one line per check.
  * Run without and with libtmc_shim.so (a policy matching PORT on 127.0.0.1): the outputs must
  * be identical (fd_semantics.sh diffs them). Every check also verifies itself and prints FAIL.
  * Covers: nonblocking connect (EINPROGRESS, POLLOUT, SO_ERROR), accept addresses, getsockname/
  * getpeername, SO_TYPE/SO_DOMAIN/SO_PROTOCOL, TCP_NODELAY, dup/dup2/dup3/F_DUPFD_CLOEXEC, last
  * close -> EOF, half-close, bulk data with poll(), fork child writing, recvfrom source length,
- * connection refused on an unmatched port. */
+ * connection refused on an unmatched port, and (CLOSED_PORT, which the policy matches but nobody
+ * listens on) blocking and nonblocking connect refused. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,7 +69,7 @@ static int read_exact(int fd, char* buffer, size_t size) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: fd_semantics PORT\n");
+    fprintf(stderr, "usage: fd_semantics PORT [CLOSED_PORT]\n");
     return 2;
   }
   int port = atoi(argv[1]);
@@ -190,6 +191,24 @@ int main(int argc, char** argv) {
   CHECK(connect(client, (struct sockaddr*)&closed, sizeof closed) == -1 && errno == ECONNREFUSED,
         "unmatched port: ECONNREFUSED");
   close(client);
+
+  if (argc > 2) {
+    /* A port the policy matches but nobody listens on: ECONNREFUSED, not a timeout. */
+    struct sockaddr_in nobody = loopback(atoi(argv[2]));
+    client = socket(AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    CHECK(connect(client, (struct sockaddr*)&nobody, sizeof nobody) == -1 && errno == ECONNREFUSED,
+          "closed port: blocking connect ECONNREFUSED");
+    close(client);
+    client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    result = connect(client, (struct sockaddr*)&nobody, sizeof nobody);
+    CHECK(result == 0 || errno == EINPROGRESS, "closed port: nonblocking connect EINPROGRESS");
+    struct pollfd refused_poll = {client, POLLOUT, 0};
+    CHECK(poll(&refused_poll, 1, 5000) == 1 && (refused_poll.revents & POLLOUT), "closed port: POLLOUT");
+    CHECK(int_option(client, SOL_SOCKET, SO_ERROR) == ECONNREFUSED, "closed port: SO_ERROR ECONNREFUSED");
+    CHECK(int_option(client, SOL_SOCKET, SO_ERROR) == 0, "closed port: SO_ERROR read clears it");
+    close(client);
+  }
   close(listener);
   printf("%d failure(s)\n", failures);
   return failures == 0 ? 0 : 1;

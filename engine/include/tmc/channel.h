@@ -97,6 +97,9 @@ struct Stats {
   std::uint32_t sequencer_view = 0;
   std::uint64_t sequencer_changes = 0;
   std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
+  std::uint64_t timeouts = 0;             // retransmission timer expiries (per member, RFC 6298 5.4)
+  // Congestion control, summed over the send streams: current windows and reductions.
+  std::uint64_t congestion_window_bytes = 0, congestion_events = 0;
   Duration smoothed_rtt{0}, rtt_p50{0}, rtt_p99{0}, rtt_p999{0};
 };
 
@@ -142,6 +145,8 @@ class Channel {
   // Connection control (TMC_TYPE_CONTROL, wire_format.h): used by the shim's connection
   // handshake. send_control goes to one member by name, or to a raw "host:port" address when
   // no member has that name; received control packets go to the handler (runtime thread).
+  // An ICMP port unreachable answering a datagram sent to A arrives as a REFUSE from A with
+  // sender id 0 (nobody listens at A).
   void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address);
   void on_control(std::function<void(std::uint8_t subtype, std::uint32_t argument,
                                      std::uint32_t sender_id, const sockaddr_storage& source)> handler);

@@ -6,8 +6,16 @@
 //   target = base RTT (windowed minimum) + target_queue_delay
 //   ack with RTT < target:  slow start (cwnd += acked) until the first delay signal, then
 //                           additive increase of additive_increase_packets per RTT
-//   ack with RTT >= target: cwnd *= max(1 - beta * (RTT - target) / RTT, 1 - max_decrease),
-//                           at most once per smoothed RTT
+//   ack with RTT >= target: no growth
+//   end of a round (one smoothed RTT, at least the base RTT, and at least round_samples RTT
+//   samples), judged on the round's MINIMUM
+//   RTT sample m: if m >= target, cwnd *= max(1 - beta * (m - target) / m, 1 - max_decrease)
+//   — at most once per round. A standing queue raises every sample of a round; an end host
+//   that is descheduled for a moment (a receiver thread that did not run, a softirq burst)
+//   delays only some acks, and those spikes must not read as congestion. The per-round
+//   minimum is TCP Vegas' filter (Brakmo & Peterson 1995, one min-RTT per round trip) and
+//   the reason BBR keeps a min-RTT filter; Swift meets the same noise by separating host delay
+//   from fabric delay, which needs timestamps this wire format does not carry.
 //   ECN-CE:                 cwnd *= 1 - max_decrease, at most once per smoothed RTT
 //   loss:                   no window change; only persistent congestion (RFC 9002 §7.6,
 //                           every packet over several RTOs lost) resets to the minimum window
@@ -30,6 +38,9 @@ struct LossTolerantConfig {
   double max_decrease = 0.5;                 // Swift max_mdf: never more than halve per RTT
   Duration base_rtt_window = 10s;            // base RTT is re-learnt after this (route changes)
   double pacing_gain = 1.25;                 // RFC 9002 §7.7
+  // A round also holds at least this many RTT samples: with an ack per 8 packets and a window
+  // of ~20 packets a round trip carries only 2-3 samples, too few for a minimum to filter.
+  double round_samples = 8;
 };
 
 class LossTolerant final : public CongestionController {
@@ -50,6 +61,15 @@ class LossTolerant final : public CongestionController {
     const Duration target = base_rtt_ + config_.target_queue_delay;
     const double cwnd = static_cast<double>(state_.cwnd_bytes);
     const double datagram = static_cast<double>(state_.max_datagram_bytes);
+    if (round_min_rtt_ == Duration::zero() || event.rtt_sample < round_min_rtt_) round_min_rtt_ = event.rtt_sample;
+    ++round_samples_;
+    if (!round_started_) {
+      round_started_ = true;
+      round_start_ = event.now;
+    } else if (event.now - round_start_ >= std::max(state_.smoothed_rtt, base_rtt_) &&
+               static_cast<double>(round_samples_) >= config_.round_samples) {
+      end_round(target, event.now);
+    }
     if (event.rtt_sample < target) {
       if (slow_start_) {
         state_.cwnd_bytes += event.bytes_acked;
@@ -59,15 +79,6 @@ class LossTolerant final : public CongestionController {
         auto whole = static_cast<std::uint64_t>(fractional_increase_);
         state_.cwnd_bytes += whole;
         fractional_increase_ -= static_cast<double>(whole);
-      }
-    } else {
-      slow_start_ = false;
-      state_.ssthresh_bytes = state_.cwnd_bytes;
-      if (may_decrease(event.now)) {
-        double rtt = std::chrono::duration<double>(event.rtt_sample).count();
-        double excess = std::chrono::duration<double>(event.rtt_sample - target).count();
-        double factor = std::max(1 - config_.beta * excess / rtt, 1 - config_.max_decrease);
-        reduce(factor, event.now);
       }
     }
     set_pacing_from_window(config_.pacing_gain);
@@ -91,6 +102,21 @@ class LossTolerant final : public CongestionController {
   }
 
  private:
+  // Judges the round that just ended on its minimum RTT and starts the next one.
+  void end_round(Duration target, TimePoint now) {
+    const Duration minimum = round_min_rtt_;
+    round_min_rtt_ = Duration::zero();
+    round_samples_ = 0;
+    round_start_ = now;
+    if (minimum < target) return;
+    slow_start_ = false;
+    state_.ssthresh_bytes = state_.cwnd_bytes;
+    if (!may_decrease(now)) return;
+    const double rtt = std::chrono::duration<double>(minimum).count();
+    const double excess = std::chrono::duration<double>(minimum - target).count();
+    reduce(std::max(1 - config_.beta * excess / rtt, 1 - config_.max_decrease), now);
+  }
+
   void update_base_rtt(Duration sample, TimePoint now) {
     if (base_rtt_ == Duration::zero() || sample <= base_rtt_ || now - base_rtt_stamp_ > config_.base_rtt_window) {
       base_rtt_ = sample;
@@ -117,6 +143,10 @@ class LossTolerant final : public CongestionController {
   double fractional_increase_ = 0;
   Duration base_rtt_{0};
   TimePoint base_rtt_stamp_{};
+  bool round_started_ = false;
+  TimePoint round_start_{};
+  Duration round_min_rtt_{0};  // smallest RTT sample of the current round; zero = none yet
+  std::uint64_t round_samples_ = 0;
   TimePoint last_decrease_{};
   bool has_decreased_ = false;
 };
@@ -134,6 +164,7 @@ std::unique_ptr<CongestionController> make_loss_tolerant(TransportState& state, 
   config.max_decrease = reader.number("max_decrease", config.max_decrease);
   config.base_rtt_window = reader.duration("base_rtt_window", config.base_rtt_window);
   config.pacing_gain = reader.number("pacing_gain", config.pacing_gain);
+  config.round_samples = reader.number("round_samples", config.round_samples);
   reader.reject_unknown();
   auto fail = [](const std::string& why) { throw CongestionConfigError("congestion_control 'loss-tolerant': " + why); };
   if (config.minimum_window_packets < 1) fail("minimum_window_packets must be >= 1");
@@ -142,6 +173,7 @@ std::unique_ptr<CongestionController> make_loss_tolerant(TransportState& state, 
   if (config.beta <= 0) fail("beta must be > 0");
   if (config.max_decrease <= 0 || config.max_decrease >= 1) fail("max_decrease must be in (0, 1)");
   if (config.pacing_gain <= 0) fail("pacing_gain must be > 0");
+  if (config.round_samples < 1) fail("round_samples must be >= 1");
   return std::make_unique<LossTolerant>(state, config);
 }
 

@@ -732,8 +732,10 @@ void ChannelCore::on_timer(TimePoint now) {
     active_stream_ = &stream;
 
     auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
-    for (int position : stream.window.on_timer(now, rto, *this))
+    for (int position : stream.window.on_timer(now, rto, *this)) {
       members_[stream.window.receivers()[position]].rtt.on_timeout();
+      ++stats_.timeouts;
+    }
     active_stream_ = nullptr;
   }
   // Members that acknowledge nothing while data is outstanding.
@@ -810,6 +812,10 @@ Stats ChannelCore::stats() const {
   if (total_) {
     stats.sequencer = total_->sequencer();
     stats.sequencer_view = total_->view();
+  }
+  for (const auto& stream : streams_) {
+    if (stream.transport->cwnd_bytes != kUnlimitedWindow) stats.congestion_window_bytes += stream.transport->cwnd_bytes;
+    stats.congestion_events += stream.transport->congestion_events;
   }
   return stats;
 }

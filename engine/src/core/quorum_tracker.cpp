@@ -19,11 +19,13 @@ void QuorumTracker::add(std::uint64_t message_id, const Requirement& requirement
   pending.needed = requirement.needed;
   pending.counted = requirement.counted.size();
   pending.deadline = deadline;
-  messages_.emplace(message_id, std::move(pending));
+  auto [it, inserted] = messages_.emplace(message_id, std::move(pending));
+  if (inserted && deadline != kNever) deadlines_.emplace(deadline, message_id);
 }
 
 void QuorumTracker::finish(std::unordered_map<std::uint64_t, Pending>::iterator it, SendStatus status) {
   auto completion = std::move(it->second.completion);
+  if (it->second.deadline != kNever) deadlines_.erase({it->second.deadline, it->first});
   messages_.erase(it);
   completion->resolve(status);
 }
@@ -48,13 +50,10 @@ void QuorumTracker::on_member_failed(std::uint64_t message_id, int member) {
 
 std::vector<std::uint64_t> QuorumTracker::expire(TimePoint now) {
   std::vector<std::uint64_t> expired;
-  for (auto it = messages_.begin(); it != messages_.end();) {
-    auto next = std::next(it);
-    if (it->second.deadline <= now) {
-      expired.push_back(it->first);
-      finish(it, SendStatus::expired);
-    }
-    it = next;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const std::uint64_t message_id = deadlines_.begin()->second;
+    expired.push_back(message_id);
+    finish(messages_.find(message_id), SendStatus::expired);  // also erases the index entry
   }
   return expired;
 }
@@ -64,9 +63,7 @@ void QuorumTracker::resolve_all(SendStatus status) {
 }
 
 TimePoint QuorumTracker::next_deadline() const {
-  TimePoint next = kNever;
-  for (const auto& [id, pending] : messages_) next = std::min(next, pending.deadline);
-  return next;
+  return deadlines_.empty() ? kNever : deadlines_.begin()->first;
 }
 
 }  // namespace tmc::core

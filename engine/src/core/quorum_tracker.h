@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -29,14 +31,16 @@ class QuorumTracker {
   void on_fragment_acked(std::uint64_t message_id, int member);
   // The member cannot acknowledge any more (declared down, or abandoned).
   void on_member_failed(std::uint64_t message_id, int member);
-  // Deadlines that passed resolve `expired`; returns their ids so packets can be abandoned.
+  // Deadlines that passed resolve `expired`; returns their ids (earliest deadline first) so
+  // packets can be abandoned. O(expired · log n): only messages with a deadline are indexed,
+  // so a window of thousands of messages without one costs nothing per timer.
   std::vector<std::uint64_t> expire(TimePoint now);
   // Resolves every pending message with `status` (channel closed).
   void resolve_all(SendStatus status);
 
   bool pending(std::uint64_t message_id) const { return messages_.count(message_id) != 0; }
   std::size_t size() const { return messages_.size(); }
-  TimePoint next_deadline() const;
+  TimePoint next_deadline() const;  // O(1)
 
  private:
   static constexpr std::uint32_t kNotCounted = UINT32_MAX;
@@ -51,6 +55,7 @@ class QuorumTracker {
   };
   void finish(std::unordered_map<std::uint64_t, Pending>::iterator it, SendStatus status);
   std::unordered_map<std::uint64_t, Pending> messages_;
+  std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;  // (deadline, id) of pending messages with one
 };
 
 }  // namespace tmc::core

@@ -1,11 +1,13 @@
 #include "transport/udp_socket.h"
 
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 namespace tmc::transport {
@@ -33,13 +35,20 @@ UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family())
   fd = make_engine_fd(fd);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
   fd_ = UniqueFd(fd);
-  set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  // Only for a chosen port (multicast members sharing a group port): with SO_REUSEADDR set, an
+  // ephemeral bind (port 0) may be given a port another SO_REUSEADDR socket already holds, and
+  // the kernel then delivers that port's datagrams to one of the two only.
+  if (local.port() != 0) set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   // SO_*BUFFORCE works as root and ignores rmem_max; fall back to the capped variant.
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
     set_option(fd, SOL_SOCKET, SO_RCVBUF, kSocketBuffer);
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) != 0)
     set_option(fd, SOL_SOCKET, SO_SNDBUF, kSocketBuffer);
   if (local.is_multicast()) set_option(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+  // ICMP errors for datagrams we sent (port unreachable: nobody listens there) are queued on
+  // the socket's error queue (ip(7) IP_RECVERR); receive_errors() reads them.
+  if (family_ == AF_INET6) set_option(fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  set_option(fd, IPPROTO_IP, IP_RECVERR, 1);
   if (family_ == AF_INET) {
     set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);  // members on this host receive group sends
     if (!local.is_unspecified() && !local.is_multicast()) {
@@ -124,18 +133,20 @@ std::size_t UdpSocket::flush() {
 std::size_t UdpSocket::receive_batch(
     const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram) {
   struct Buffers {
-    std::vector<std::byte> data = std::vector<std::byte>(kBatch * kMaxDatagram);
+    // Left uninitialised (not a zero-filled vector): the kernel maps the 4 MiB lazily, so a
+    // thread that receives small datagrams only makes the pages it writes resident.
+    std::unique_ptr<std::byte[]> data{new std::byte[kBatch * kMaxDatagram]};
     mmsghdr headers[kBatch];
     iovec iov[kBatch];
     sockaddr_storage sources[kBatch];
   };
   thread_local Buffers buffers;
-  auto& buffer = buffers.data;
+  std::byte* buffer = buffers.data.get();
   auto* headers = buffers.headers;
   auto* iov = buffers.iov;
   auto* sources = buffers.sources;
   for (std::size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {buffer.data() + i * kMaxDatagram, kMaxDatagram};
+    iov[i] = {buffer + i * kMaxDatagram, kMaxDatagram};
     headers[i] = {};
     headers[i].msg_hdr.msg_name = &sources[i];
     headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
@@ -150,9 +161,42 @@ std::size_t UdpSocket::receive_batch(
     const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]),
                                                   headers[i].msg_hdr.msg_namelen);
     if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet
-    on_datagram(std::span(buffer.data() + i * kMaxDatagram, headers[i].msg_len), source);
+    on_datagram(std::span<const std::byte>(buffer + i * kMaxDatagram, headers[i].msg_len), source);
   }
   return static_cast<std::size_t>(received);
+}
+
+std::size_t UdpSocket::receive_errors(const std::function<void(const core::SocketAddress&, int)>& on_error) {
+  std::size_t count = 0;
+  for (;;) {
+    sockaddr_storage destination{};
+    alignas(cmsghdr) char control[256];
+    std::byte head[64];  // the start of the datagram that failed (unused)
+    iovec iov{head, sizeof head};
+    msghdr message{};
+    message.msg_name = &destination;
+    message.msg_namelen = sizeof destination;
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    if (::recvmsg(fd_.get(), &message, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+      if (errno == EINTR) continue;
+      return count;  // EAGAIN: the queue is empty
+    }
+    ++count;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+      const bool v4 = header->cmsg_level == IPPROTO_IP && header->cmsg_type == IP_RECVERR;
+      const bool v6 = header->cmsg_level == IPPROTO_IPV6 && header->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6) continue;
+      sock_extended_err error;
+      std::memcpy(&error, CMSG_DATA(header), sizeof error);
+      if (error.ee_origin != SO_EE_ORIGIN_ICMP && error.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      // msg_name is the original destination of the datagram the ICMP error answers.
+      on_error(core::SocketAddress::from(reinterpret_cast<sockaddr*>(&destination), message.msg_namelen),
+               static_cast<int>(error.ee_errno));
+    }
+  }
 }
 
 }  // namespace tmc::transport

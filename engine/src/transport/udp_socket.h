@@ -39,6 +39,11 @@ class UdpSocket {
   // (0 when the socket is drained).
   std::size_t receive_batch(const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram);
 
+  // Drains the error queue (EPOLLERR): calls `on_error(destination, errno)` for each ICMP error
+  // answering a datagram sent to `destination` (ECONNREFUSED: port unreachable). Returns how
+  // many queued errors were read. Reading them also clears the pending socket error.
+  std::size_t receive_errors(const std::function<void(const core::SocketAddress& destination, int error)>& on_error);
+
  private:
   UniqueFd fd_;
   int family_;

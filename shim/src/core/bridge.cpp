@@ -220,6 +220,7 @@ Bridge::Opened Bridge::connect(const Rule& rule, const InetEndpoint& destination
   connection->bridge_ = this;
   connection->peer_ = destination;
   connection->peer_address_ = destination.to_string();
+  connection->peer_data_ = destination;
   connection->open_address_ = connection->peer_address_;
   connection->token_ = random_token();
   connection->framer_ = Framer(rule.framing);
@@ -385,7 +386,10 @@ void Bridge::run() {
     for (auto id : dirty) {
       if (auto connection = find(id)) {
         flush_out(connection);
-        send_messages(connection, false);
+        {
+          std::lock_guard send_lock(connection->send_mutex_);
+          send_messages(connection, false);
+        }
         update_interest(connection);
         maybe_finish(connection);
       }
@@ -410,6 +414,12 @@ void Bridge::handle_control(std::uint64_t owner, bool is_listener, std::uint8_t 
   }
   auto connection = find(owner);
   if (!connection) return;
+  if (subtype == TMC_CONTROL_OPEN) {
+    // An OPEN to a connection's own port: this process holds the port but listens on no such
+    // thing there. Refuse, as TCP answers a SYN to a port without a listener with RST.
+    if (connection->port_) connection->port_->send_control(TMC_CONTROL_REFUSE, argument, from.to_string());
+    return;
+  }
   // Only the peer may steer a connection: a lingering channel of an earlier connection whose
   // peer used the same UDP port must not close or reset this one.
   auto from_text = from.to_string();
@@ -422,7 +432,8 @@ void Bridge::handle_control(std::uint64_t owner, bool is_listener, std::uint8_t 
     case TMC_CONTROL_OPEN_ACK:
       if (connection->state() == Connection::State::connecting) {
         std::lock_guard lock(connection->out_mutex_);
-        connection->peer_address_ = InetEndpoint{from.address, static_cast<std::uint16_t>(argument)}.to_string();
+        connection->peer_data_ = InetEndpoint{from.address, static_cast<std::uint16_t>(argument)};
+        connection->peer_address_ = connection->peer_data_.to_string();
       }
       if (connection->state() == Connection::State::connecting) {
         established(connection, static_cast<std::uint16_t>(argument));
@@ -468,6 +479,7 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   connection->bridge_ = this;
   connection->peer_ = client;
   connection->peer_address_ = client.to_string();
+  connection->peer_data_ = client;
   connection->local_ = listener->local_;
   connection->framer_ = Framer(listener->rule_->framing);
   int fd = TMC_REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -478,10 +490,15 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   socklen_t target_length = abstract_address(listener->unix_name_, &target);
   if (TMC_REAL(bind)(fd, reinterpret_cast<sockaddr*>(&own), own_length) != 0 ||
       TMC_REAL(connect)(fd, reinterpret_cast<sockaddr*>(&target), target_length) != 0) {
-    // Backlog full (EAGAIN) or listener gone: drop the OPEN like a SYN; the client retries.
-    log_debug("OPEN from {}: application listener not ready: {}", client.to_string(), std::strerror(errno));
+    // Backlog full (EAGAIN): drop the OPEN like a SYN; the client retries. The application's
+    // listener gone (ECONNREFUSED/ENOENT): nobody will accept, refuse at once.
+    int error = errno;
+    log_debug("OPEN from {}: application listener not ready: {}", client.to_string(), std::strerror(error));
     FdTable::clear(fd);
     TMC_REAL(close)(fd);
+    if (error == ECONNREFUSED || error == ENOENT) {
+      listener->port_->send_control(TMC_CONTROL_REFUSE, token, client.to_string());
+    }
     return;
   }
   connection->engine_fd_ = fd;
@@ -556,35 +573,79 @@ void Bridge::update_interest(const std::shared_ptr<Connection>& connection) {
 }
 
 void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
-  if (connection->state() != Connection::State::established || connection->local_closed_) return;
+  if (connection->state() != Connection::State::established) return;
   std::byte buffer[kReadSize];
-  for (int round = 0; round < 16; ++round) {
-    if (connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) break;
-    ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, sizeof buffer);
-    if (count < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
-      fail(connection, ECONNRESET);
-      return;
+  bool failed = false, at_eof = false;
+  {
+    std::lock_guard send_lock(connection->send_mutex_);
+    for (int round = 0; round < 16 && !connection->local_closed_; ++round) {
+      if (connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) break;
+      ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, sizeof buffer);
+      if (count < 0) {
+        if (errno == EAGAIN || errno == EINTR) break;
+        failed = true;
+        break;
+      }
+      std::size_t offset = 0;
+      if (connection->filler_remaining_ > 0) {
+        offset = std::min(connection->filler_remaining_, static_cast<std::size_t>(count));
+        connection->filler_remaining_ -= offset;
+      }
+      if (count == 0) {
+        // The application shut its write side (or closed every copy of its fd).
+        send_messages(connection, true);
+        connection->local_closed_ = true;
+        at_eof = true;
+        break;
+      }
+      connection->framer_.feed(std::span<const std::byte>(buffer + offset, static_cast<std::size_t>(count) - offset));
+      send_messages(connection, false);
     }
-    std::size_t offset = 0;
-    if (connection->filler_remaining_ > 0) {
-      offset = std::min(connection->filler_remaining_, static_cast<std::size_t>(count));
-      connection->filler_remaining_ -= offset;
-    }
-    if (count == 0) {
-      // The application shut its write side (or closed every copy of its fd).
-      send_messages(connection, true);
-      connection->local_closed_ = true;
-      connection->close_repeats_ = 0;
-      connection->next_retry_ = Clock::now();
-      timers();
-      break;
-    }
-    connection->framer_.feed(std::span<const std::byte>(buffer + offset, static_cast<std::size_t>(count) - offset));
-    send_messages(connection, false);
+  }
+  if (failed) {
+    fail(connection, ECONNRESET);
+    return;
+  }
+  if (at_eof) {
+    connection->close_repeats_ = 0;
+    connection->next_retry_ = Clock::now();
+    timers();
   }
   update_interest(connection);
   maybe_finish(connection);
+}
+
+bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count,
+                         std::size_t total) {
+  if (total == 0 || connection->state() != Connection::State::established) return false;
+  if (connection->outstanding_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(total) >
+      static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
+    return false;
+  }
+  ErrnoSaver saved;
+  ShimScope scope;
+  std::lock_guard send_lock(connection->send_mutex_);
+  // Re-checked under the lock: destroy() changes the state under it.
+  if (connection->state() != Connection::State::established || connection->local_closed_ ||
+      connection->filler_remaining_ > 0 || connection->engine_fd_ < 0) {
+    return false;
+  }
+  // Anything unread in the socketpair (> 0) or its end (0: the application shut its write side)
+  // must be handled by the bridge first.
+  char peeked;
+  if (TMC_REAL(recv)(connection->engine_fd_, &peeked, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN) return false;
+  auto& framer = connection->framer_;
+  if (framer.framing() == Framing::send_call) {
+    std::lock_guard lock(connection->boundary_mutex_);
+    if (!connection->pending_writes_.empty() || framer.buffered() != 0) return false;
+    framer.add_boundary(total);
+  }
+  for (int i = 0; i < count; ++i) {
+    framer.feed(std::span<const std::byte>(static_cast<const std::byte*>(data[i].iov_base), data[i].iov_len));
+  }
+  ++connection->direct_sends_;
+  send_messages(connection, false);
+  return true;
 }
 
 void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool at_eof) {
@@ -614,10 +675,16 @@ void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool a
           dirty_.push_back(connection->id_);
         }
         if (connection->local_closed_ && before == size) {
+          // The last completion of a closing connection: the bridge may finish it now.
           std::lock_guard lock(mutex_);
           dirty_.push_back(connection->id_);
         }
-        if (before == size || before > static_cast<std::int64_t>(options_.max_outstanding_bytes)) wake();
+        // Only then is the bridge thread needed (no wake-up per message on the hot path).
+        if ((connection->local_closed_ && before == size) ||
+            (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
+             before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes))) {
+          wake();
+        }
       }
     });
   };
@@ -631,8 +698,9 @@ void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool a
 void Bridge::deliver(const std::shared_ptr<Connection>& connection, std::vector<std::byte>&& payload,
                      const sockaddr_storage& source) {
   // peer_address_ is final once the state is established (written before the state).
-  if (connection->state() != Connection::State::established ||
-      endpoint_from_storage(source).to_string() != connection->peer_address_) {
+  auto from = endpoint_from_storage(source);
+  if (connection->state() != Connection::State::established || from.port != connection->peer_data_.port ||
+      from.address != connection->peer_data_.address) {
     return;  // not from this connection's peer (e.g. a retransmission to a reused port)
   }
   bool need_bridge = false;
@@ -746,9 +814,14 @@ void Bridge::destroy(const std::shared_ptr<Connection>& connection) {
     std::lock_guard lock(mutex_);
     if (!connections_.erase(connection->id_)) return;
   }
-  if (connection->state() == Connection::State::established) connection->state_ = Connection::State::closed;
   ShimScope scope;
-  if (connection->port_) connection->port_->close();
+  {
+    // No direct send is in progress once the state has changed (send_direct checks it under
+    // the same lock), so none reaches a closed channel.
+    std::lock_guard send_lock(connection->send_mutex_);
+    if (connection->state() == Connection::State::established) connection->state_ = Connection::State::closed;
+    if (connection->port_) connection->port_->close();
+  }
   std::lock_guard lock(connection->out_mutex_);  // deliver() writes to engine_fd_ under it
   connection->broken_ = true;
   if (connection->engine_fd_ >= 0) {

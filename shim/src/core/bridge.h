@@ -17,8 +17,13 @@
 //
 // Threads: one bridge thread runs an epoll loop over the engine ends and all control work
 // (channel creation included); the channel runtime thread only queues events for it and
-// writes received messages to engine ends.
+// writes received messages to engine ends. The hot path skips the bridge thread both ways:
+// an application's write on an established connection is framed and handed to the channel on
+// the application's own thread (Bridge::send_direct) whenever nothing it wrote earlier still
+// waits in the socketpair, and deliveries are written to the engine end by the runtime thread.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <atomic>
 #include <chrono>
@@ -51,6 +56,7 @@ class Connection {
   const Rule& rule() const { return *rule_; }
   const InetEndpoint& peer() const { return peer_; }
   const InetEndpoint& local() const { return local_; }
+  Bridge* owner() const { return bridge_; }
 
   // send-call framing: the application thread brackets each write on the socket.
   std::uint64_t begin_write(std::size_t length);
@@ -69,6 +75,7 @@ class Connection {
   Bridge* bridge_ = nullptr;
   InetEndpoint peer_, local_;
   std::string peer_address_;    // the peer's data port ("host:port"); final once established
+  InetEndpoint peer_data_;      // the same, parsed (deliveries are checked against it)
   std::string open_address_;    // client: where OPEN went (OPEN_ACK/REFUSE must come from there)
   std::uint32_t token_ = 0;     // client's OPEN argument
   std::unique_ptr<ChannelPort> port_;
@@ -78,18 +85,24 @@ class Connection {
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;
 
-  // Bridge-thread state.
+  // The send side: the bridge thread (bytes read from the socketpair) and application threads
+  // (Bridge::send_direct) frame and send under send_mutex_, so messages leave in the order
+  // their bytes were written.
+  std::mutex send_mutex_;
   Framer framer_{Framing::stream};
   std::size_t filler_remaining_ = 0;  // nonblocking connect: bytes to discard before data
+  std::atomic<bool> local_closed_{false};  // app shut its write side; CLOSE sent
+  std::uint64_t messages_sent_ = 0;
+  std::uint64_t direct_sends_ = 0;    // writes that skipped the socketpair (stats)
+
+  // Bridge-thread state.
   bool reading_ = false;              // EPOLLIN armed
   bool registered_ = false;
   std::uint32_t interest_ = 0;
-  bool local_closed_ = false;         // app shut its write side; CLOSE sent
   int close_repeats_ = 0;
   std::chrono::steady_clock::time_point next_retry_{};
   std::chrono::steady_clock::time_point deadline_{};
   std::chrono::milliseconds retry_interval_{100};
-  std::uint64_t messages_sent_ = 0;
 
   // Shared with the runtime thread (completions, deliveries).
   std::atomic<std::int64_t> outstanding_bytes_{0};
@@ -154,6 +167,16 @@ class Bridge {
   // Blocks until the handshake ends; returns 0 or the errno value.
   int wait_connected(Connection& connection);
 
+  // Application thread, on a connection of this process: frames the `total` bytes of `data`
+  // and hands them to the channel at once, as if the bridge had read them from the
+  // socketpair. Refuses (returns false: write to the socketpair instead) unless the connection
+  // is established, its write side open, nothing written earlier is still unread in the
+  // socketpair (checked with MSG_PEEK, so bytes from sendfile/splice or a fork child keep
+  // their order), no send-call boundary is pending, and the unacknowledged bytes stay below
+  // max_outstanding_bytes (above it the socketpair's own buffer gives TCP's backpressure).
+  // errno is preserved.
+  bool send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count, std::size_t total);
+
   // A listener for `rule` on `local` (its UDP port = the TCP port). app_fd is an AF_UNIX listener.
   Opened listen(const Rule& rule, const InetEndpoint& local, int backlog, std::shared_ptr<Listener>* listener);
   void close_listener(const std::shared_ptr<Listener>& listener);
@@ -182,6 +205,7 @@ class Bridge {
   void flush_out(const std::shared_ptr<Connection>& connection);
   void deliver(const std::shared_ptr<Connection>& connection, std::vector<std::byte>&& payload,
                const sockaddr_storage& source);
+  // Under connection->send_mutex_.
   void send_messages(const std::shared_ptr<Connection>& connection, bool at_eof);
   void update_interest(const std::shared_ptr<Connection>& connection);
   void timers();

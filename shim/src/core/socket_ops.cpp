@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -34,6 +36,16 @@ std::mutex& bridge_mutex() {
 }
 Bridge* bridge_instance = nullptr;
 int bridge_pid = 0;
+// getpid() is a system call; the hot path reads this instead (set again in a fork child).
+std::atomic<int> cached_pid{0};
+int current_pid() {
+  int pid = cached_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
 
 // SOCK_STREAM etc. of an INET socket; -1 when not a socket or not INET.
 bool inet_stream_socket(int fd, int* family) {
@@ -139,6 +151,7 @@ void after_fork_parent() {
 }
 
 void after_fork_child() {
+  cached_pid.store(::getpid(), std::memory_order_relaxed);
   fd_table_mutex().unlock();
   bridge_mutex().unlock();
   // The parent's bridge and engine threads do not exist here. Their fds (engine ends of the
@@ -248,7 +261,7 @@ int connect(int fd, const sockaddr* address, socklen_t length) {
   state->rule = rule;
   state->owner_pid = ::getpid();
   state->connection = connection;
-  std::uint8_t extra = rule->framing == Framing::send_call ? kSendCallFlag : 0;
+  std::uint8_t extra = kDirectSendFlag | (rule->framing == Framing::send_call ? kSendCallFlag : 0);
   if (nonblocking) {
     state->restore_send_buffer = true;
     extra |= kAttentionFlag;
@@ -363,6 +376,7 @@ int accept4(int fd, sockaddr* address, socklen_t* length, int flags) {
   std::uint8_t extra = 0;
   if (connection_id != 0) {
     if (Bridge* shim_bridge = bridge()) state->connection = shim_bridge->find(connection_id);
+    if (state->connection) extra |= kDirectSendFlag;
     if (state->connection && state->rule && state->rule->framing == Framing::send_call) extra |= kSendCallFlag;
   }
   FdTable::set(accepted, state, extra);
@@ -556,7 +570,7 @@ ssize_t framed_write(int fd, std::size_t total, const std::function<ssize_t()>& 
   if (!state) return call();
   restore_send_buffer(fd, *state);
   auto connection = state->connection;
-  if (!connection || state->owner_pid != ::getpid() || !(FdTable::flags(fd) & kSendCallFlag)) return call();
+  if (!connection || state->owner_pid != current_pid() || !(FdTable::flags(fd) & kSendCallFlag)) return call();
   auto token = connection->begin_write(total);
   ssize_t written = call();
   int saved = errno;
@@ -565,9 +579,25 @@ ssize_t framed_write(int fd, std::size_t total, const std::function<ssize_t()>& 
   return written;
 }
 
+bool direct_send(int fd, const iovec* data, int count, int flags) {
+  if (!(FdTable::flags(fd) & kDirectSendFlag) || inside_shim() || (flags & ~(MSG_NOSIGNAL | MSG_DONTWAIT)) != 0 ||
+      count <= 0) {
+    return false;
+  }
+  auto state = FdTable::get(fd);
+  if (!state || !state->connection || state->owner_pid != current_pid() || !state->connection->owner()) return false;
+  std::size_t total = 0;
+  for (int i = 0; i < count; ++i) total += data[i].iov_len;
+  if (total == 0 || total > static_cast<std::size_t>(SSIZE_MAX)) return false;
+  restore_send_buffer(fd, *state);
+  return state->connection->owner()->send_direct(state->connection, data, count, total);
+}
+
 ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const sockaddr* address,
                socklen_t address_length) {
   if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(sendto)(fd, buffer, length, flags, address, address_length);
+  iovec data{const_cast<void*>(buffer), length};
+  if (direct_send(fd, &data, 1, flags)) return static_cast<ssize_t>(length);
   // A connected stream socket ignores the destination (TCP does).
   return framed_write(fd, length, [&] { return TMC_REAL(send)(fd, buffer, length, flags); });
 }
@@ -579,6 +609,10 @@ ssize_t sendmsg(int fd, const msghdr* message, int flags) {
   copy.msg_namelen = 0;
   std::size_t total = 0;
   for (std::size_t i = 0; i < static_cast<std::size_t>(copy.msg_iovlen); ++i) total += copy.msg_iov[i].iov_len;
+  if (copy.msg_controllen == 0 && copy.msg_iovlen <= IOV_MAX &&
+      direct_send(fd, copy.msg_iov, static_cast<int>(copy.msg_iovlen), flags)) {
+    return static_cast<ssize_t>(total);
+  }
   return framed_write(fd, total, [&] { return TMC_REAL(sendmsg)(fd, &copy, flags); });
 }
 

@@ -41,6 +41,7 @@ void after_fork_child();
 // Extra fd-table flag bits (fd_table.h reserves 1 and 2).
 constexpr std::uint8_t kSendCallFlag = 4;   // writes record message boundaries
 constexpr std::uint8_t kAttentionFlag = 8;  // a pending fix-up (restore SO_SNDBUF after a nonblocking connect)
+constexpr std::uint8_t kDirectSendFlag = 16;  // a bridged connection: writes may skip the socketpair
 
 namespace ops {
 int socket(int domain, int type, int protocol);
@@ -60,6 +61,11 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t length)
 // A write-like call on a managed fd: records the message boundary for send-call framing.
 // `total` is the byte count the call asks to write.
 ssize_t framed_write(int fd, std::size_t total, const std::function<ssize_t()>& call);
+// A write-like call's bytes handed straight to the channel on the calling thread (see
+// Bridge::send_direct for when that keeps the socketpair's semantics). True: all `data` was
+// taken and the call returns its byte count; false: do the kernel write (errno unchanged).
+// `flags` are the call's MSG_* flags; any but MSG_NOSIGNAL and MSG_DONTWAIT refuse.
+bool direct_send(int fd, const iovec* data, int count, int flags);
 ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const sockaddr* address, socklen_t address_length);
 ssize_t sendmsg(int fd, const msghdr* message, int flags);
 int sendmmsg(int fd, mmsghdr* messages, unsigned count, int flags);

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdarg>
 #include <string>
 #include <vector>
@@ -26,7 +27,7 @@ extern char** environ;
 namespace tmc::shim {
 
 // Flags that make a write-like call leave the hot path.
-constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag;
+constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag;
 
 [[noreturn]] inline void fortify_fail() {
   static const char message[] = "*** buffer overflow detected ***: terminated\n";

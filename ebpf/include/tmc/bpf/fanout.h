@@ -1,7 +1,7 @@
 // tmc::bpf::FanoutLoader — in-kernel fan-out of one send to every member of a channel
 // (bpf/fanout.bpf.c). Contract with the engine (docs/ebpf.md "Fan-out"): after
 // set_members(channel, members), the engine sends each group-stream DATA/SEQUENCE packet of
-// the channel ONCE, to members[0].ipv4:port, without TMC_FLAG_RETRANSMIT; the program on the
+// the channel ONCE, to members[0]'s address:port (IPv4 or IPv6), without TMC_FLAG_RETRANSMIT; the program on the
 // egress of the interface that reaches the members emits the copies. Retransmissions,
 // ACKs, CONTROL and point-to-point (stream 0) packets stay unicast.
 #pragma once
@@ -21,11 +21,13 @@ struct tmc_fanout_bpf;
 namespace tmc::bpf {
 
 struct FanoutMember {
-  std::array<uint8_t, 4> ipv4{};  // a.b.c.d
-  uint16_t port = 0;              // host order
-  std::array<uint8_t, 6> mac{};   // next hop: the member on a shared L2, else the gateway
+  std::array<uint8_t, 4> ipv4{};   // a.b.c.d (when !is_ipv6)
+  std::array<uint8_t, 16> ipv6{};  // when is_ipv6
+  bool is_ipv6 = false;            // all members of a channel have one family
+  uint16_t port = 0;               // host order
+  std::array<uint8_t, 6> mac{};    // next hop: the member on a shared L2, else the gateway
 
-  // "10.0.0.2:5000" and "02:00:00:00:00:02"; Error (EINVAL) on bad text.
+  // "10.0.0.2:5000" or "[fd00::2]:5000", and "02:00:00:00:00:02"; Error (EINVAL) on bad text.
   static FanoutMember parse(const std::string& address_port, const std::string& mac);
 };
 
@@ -48,7 +50,8 @@ class FanoutLoader {
   void attach(int ifindex);
   void detach() noexcept { attachment_.detach(); }
 
-  // 1..kFanoutMaxMembers members; members[0] is the address the engine sends to.
+  // 1..kFanoutMaxMembers members of one address family; members[0] is the address the
+  // engine sends to. Error (EINVAL) for a mixed list.
   void set_members(uint32_t channel_id, const std::vector<FanoutMember>& members);
   void remove_channel(uint32_t channel_id);
   FanoutCounters counters(uint32_t channel_id) const;
