@@ -74,8 +74,23 @@ struct Channel::Impl : core::ChannelCore::Output {
     controls.push_back(event);
   }
 
+  // flow_control: application threads wait here for sender memory (blocking send); every core
+  // call that may free some notifies. `flow_controlled` is fixed at construction.
+  bool flow_controlled = false;
+  bool asynchronous = false;  // synchronicity: asynchronous: a full send buffer refuses the send
+  std::condition_variable send_space;
+  // The application took these (sender id, first sequence) messages: their credit is released.
+  void consumed(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& taken) {
+    if (taken.empty()) return;
+    std::lock_guard lock(mutex);
+    const TimePoint now = Clock::now();
+    for (const auto& [sender, sequence] : taken) core->on_consumed(sender, sequence, now);
+    after_core();
+  }
+
   // After any core call, under `mutex`: send what it queued and re-arm the timer.
   void after_core() {
+    if (flow_controlled) send_space.notify_all();
     dropped_sends += socket->flush();
     const TimePoint next = core->next_timer();
     if (next == armed) return;
@@ -221,15 +236,25 @@ struct Channel::Impl : core::ChannelCore::Output {
     if (message_handler) {
       auto handler = message_handler;
       queue_lock.unlock();
-      for (auto& message : messages) handler(std::move(message));
+      std::vector<std::pair<std::uint32_t, std::uint64_t>> taken;
+      for (auto& message : messages) {
+        if (flow_controlled) taken.emplace_back(message.sender_id, message.sequence);
+        handler(std::move(message));
+      }
+      consumed(taken);  // a handler has read its message once it returns
       return;
     }
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> dropped;
     for (auto& message : messages) {
-      if (queue.size() >= queue_limit) queue.pop_front();  // the application is not reading
+      if (queue.size() >= queue_limit) {  // the application is not reading
+        if (flow_controlled) dropped.emplace_back(queue.front().sender_id, queue.front().sequence);
+        queue.pop_front();
+      }
       queue.push_back(std::move(message));
     }
     queue_lock.unlock();
     queue_ready.notify_all();
+    consumed(dropped);
   }
 };
 
@@ -244,6 +269,8 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   else if (const char* path = std::getenv("TMC_CAPABILITIES"); path && *path) config.capabilities = load_capabilities_file(path);
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
   // The manifest's mtu, or the operator's declared MTUs, win over probing the path.
+  impl.flow_controlled = impl.core->flow_controlled();
+  impl.asynchronous = manifest.synchronicity == Synchronicity::asynchronous;
   impl.mtu_from_manifest = manifest.mtu.has_value() || config.capabilities.has_value();
   if (manifest.multicast) {
     for (const auto& member : manifest.multicast->members)
@@ -296,7 +323,18 @@ Channel::~Channel() {
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
-  std::lock_guard lock(impl_->mutex);
+  std::unique_lock lock(impl_->mutex);
+  if (impl_->flow_controlled) {
+    // Sender memory is bounded: a blocking send waits for space, an asynchronous one is refused.
+    while (!impl_->core->can_admit(payload.size())) {
+      if (impl_->asynchronous) {
+        auto state = std::make_shared<Completion::State>();
+        state->resolve(SendStatus::refused);
+        return Completion(state);
+      }
+      impl_->send_space.wait_for(lock, std::chrono::milliseconds(10));
+    }
+  }
   Completion completion = impl_->core->send(payload, per_message, Clock::now());
   impl_->after_core();
   return completion;
@@ -316,6 +354,8 @@ std::optional<Message> Channel::recv(Duration timeout) {
   if (impl_->queue.empty()) return std::nullopt;
   Message message = std::move(impl_->queue.front());
   impl_->queue.pop_front();
+  lock.unlock();
+  if (impl_->flow_controlled) impl_->consumed({{message.sender_id, message.sequence}});
   return message;
 }
 
@@ -356,6 +396,12 @@ void Channel::add_member(const Member& member) {
   impl_->core->add_member(member);
   impl_->adopt_path_mtu(member.address);
   impl_->try_kernel_fanout();
+  impl_->after_core();
+}
+
+void Channel::set_application_queue_bytes(std::uint64_t bytes) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->core->set_application_queue_bytes(bytes, Clock::now());
   impl_->after_core();
 }
 

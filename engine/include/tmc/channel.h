@@ -39,6 +39,7 @@ enum class SendStatus {
   expired,    // the per-message deadline passed first
   failed,     // the target cannot be met any more (too many members down)
   closed,     // the channel closed first
+  refused,    // flow_control with synchronicity: asynchronous: sender memory is full, not sent
 };
 const char* to_string(SendStatus);
 
@@ -97,6 +98,10 @@ struct Stats {
   std::uint32_t sequencer_view = 0;
   std::uint64_t sequencer_changes = 0;
   std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
+  // flow_control: payload bytes held in sender memory (admitted, not yet acked or sent), its
+  // peak, how often credit stopped a stream, and packets dropped for arriving beyond credit.
+  std::uint64_t send_buffer_bytes = 0, send_buffer_peak_bytes = 0;
+  std::uint64_t credit_stalls = 0, credit_violations = 0;
   std::uint64_t timeouts = 0;             // retransmission timer expiries (per member, RFC 6298 5.4)
   // Congestion control, summed over the send streams: current windows and reductions.
   std::uint64_t congestion_window_bytes = 0, congestion_events = 0;
@@ -127,6 +132,9 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
 
   // Sends to the targets. `per_message` overrides the channel defaults for this message only.
+  // With flow_control the sender's memory is bounded by the window: a blocking channel
+  // (synchronicity: blocking, the default) waits here for space; an asynchronous one returns a
+  // Completion already `refused`.
   Completion send(std::span<const std::byte> payload, const Manifest& per_message = {});
   Completion send(std::string_view payload, const Manifest& per_message = {});
 
@@ -136,6 +144,11 @@ class Channel {
   // Asynchronous receive: from now on messages go to `handler` instead of the recv() queue.
   void on_message(std::function<void(Message)> handler);
   void on_gap(std::function<void(const Gap&)> handler);
+
+  // Application hint (flow_control): bytes the application still holds after recv(), e.g. in its
+  // own queue. Credit granted to senders shrinks by it, so they slow down before this endpoint
+  // buffers more than the window in total. No effect without flow_control.
+  void set_application_queue_bytes(std::uint64_t bytes);
 
   // Changes the channel defaults for later messages (seed listing 1).
   void update(const Manifest& manifest);

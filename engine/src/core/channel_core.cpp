@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/logging.h"
+#include "flow_control/credit.h"
 #include "modules/module_manager.h"
 #include "tmc/wire_format.h"
 
@@ -133,6 +134,12 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
   // flow control, congestion control); with a capabilities file it also decides checksums,
   // fan-out and MTU. Then the pipeline validates the rest; both throw for what cannot be realised.
   TransportPlan plan = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_);
+  // Flow control is fixed when the channel opens (streams get their credit when created).
+  if (!flow_control_ && manifest.flow_control && streams_.empty()) {
+    flow_control_ = manifest.flow_control;
+    credit_config_.window_bytes = manifest.flow_control->window_bytes;
+    credit_config_.max_packet_payload_bytes = compile_pipeline(manifest).max_payload;
+  }
   if (capabilities_) plan_ = std::move(plan);
   nic_checksum_ = plan_ && plan_->nic_checksum;
   sequence_flags_ = compile_pipeline(manifest, nic_checksum_).checksum ? TMC_FLAG_CHECKSUM : 0;
@@ -167,7 +174,14 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
 
 ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> receivers,
                                              std::optional<SocketAddress> destination) {
-  Stream stream{SendStream(id, std::move(receivers), random_sequence_start()), std::move(destination), {}};
+  const std::uint64_t start = random_sequence_start();
+  std::unique_ptr<CreditSender> credit;
+  if (flow_control_) {
+    credit = std::make_unique<CreditSender>(credit_config_, epoch_);
+    for (int receiver : receivers) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
+  }
+  Stream stream{SendStream(id, std::move(receivers), start), std::move(destination), {}};
+  stream.credit = std::move(credit);
   configure_path_control(stream);
   return stream;
 }
@@ -301,7 +315,14 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   stats_.bytes_sent += payload.size();
   auto shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
 
+  if (flow_control_) {
+    // Sender memory: held until every backlog sent it and its completion resolved.
+    buffered_bytes_ += payload.size();
+    stats_.send_buffer_peak_bytes = std::max(stats_.send_buffer_peak_bytes, buffered_bytes_);
+    held_[message_id] = HeldMessage{payload.size(), 0, false};
+  }
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
+    if (flow_control_) ++held_[message_id].backlogs;
     stream.backlog.push_back(Outgoing{message_id, shared_payload, pipeline.flags, mask, fragments});
     pump(stream, now);
   };
@@ -321,6 +342,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   } else {
     for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
   }
+  if (flow_control_) {
+    if (held_[message_id].backlogs == 0) release_held(message_id, false, true);
+    completion.on_complete([this, message_id](SendStatus) { release_held(message_id, true, false); });
+  }
   return completion;
 }
 
@@ -333,6 +358,11 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     const std::optional<SocketAddress>& destination =
         stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
     const std::uint64_t sequence = stream.window.next_sequence();
+    if (stream.credit && !stream.credit->can_send(sequence)) {
+      ++stats_.credit_stalls;
+      arm_timer(now + credit_config_.blocked_probe_interval);  // BLOCKED probes from on_timer
+      return;
+    }
     if (message.next_fragment == 0) {
       message.first_sequence = sequence;
       // Total order: the member's own message waits for its stamp like everyone else's copy.
@@ -399,7 +429,11 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       }
     }
     stream.window.record(std::move(packet));
-    if (++message.next_fragment == message.fragment_count) stream.backlog.pop_front();
+    if (++message.next_fragment == message.fragment_count) {
+      const std::uint64_t done = message.message_id;
+      stream.backlog.pop_front();
+      if (flow_control_) release_held(done, false, true);
+    }
   }
 }
 
@@ -426,6 +460,7 @@ void ChannelCore::on_datagram(std::span<const std::byte> datagram, const SocketA
       output_.control(packet.control.subtype, packet.control.argument, packet.common.sender_id, source);
       break;
     case wire::PacketType::sequence: handle_sequence(datagram, packet, source, now); break;
+    case wire::PacketType::credit: handle_credit(datagram, packet, source, now); break;
     default: ++stats_.malformed_dropped; break;
   }
 }
@@ -440,6 +475,17 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
     it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence)).first;
   }
   InboundStream& stream = it->second;
+  if (flow_control_) {
+    if (!stream.credit) {
+      stream.credit = std::make_unique<CreditReceiver>(credit_config_, packet.common.epoch, data.forward_sequence);
+      stream.credit->set_application_queue_bytes(application_queue_bytes_);
+    }
+    if (!stream.credit->on_packet(data.sequence)) {  // beyond the credit granted: the sender misbehaves
+      ++stats_.credit_violations;
+      ++stats_.malformed_dropped;
+      return;
+    }
+  }
   stream.reply_to = source;
   stream.checksummed = flags & TMC_FLAG_CHECKSUM;
   if (flags & TMC_FLAG_ACK_REQUESTED) {
@@ -489,6 +535,11 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   const std::uint64_t stale_before = stream.order.stale_dropped();
   stream.order.on_cumulative(stream.tracker.cumulative(), ready);
   stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+  if (stream.credit) {
+    for (const auto& message : ready)
+      if (!(message.flags & TMC_FLAG_TOTAL_ORDER)) ++stream.unconsumed[message.first_sequence];
+    grant_credit(stream, key.second, now);
+  }
   deliver_all(packet.common.sender_id, packet.common.epoch, source, ready);
 }
 
@@ -751,6 +802,14 @@ void ChannelCore::on_timer(TimePoint now) {
     else arm_timer(members_[member].last_progress + member_timeout);
   }
   for (auto& stream : streams_) {
+    // Out of credit for a while: BLOCKED probes, so a lost grant cannot deadlock.
+    if (stream.credit && !stream.backlog.empty() && !stream.credit->can_send(stream.window.next_sequence())) {
+      for (const auto& [receiver, probe] : stream.credit->poll(stream.window.next_sequence(), now))
+        if (members_[receiver].address) transmit_credit(*members_[receiver].address, stream.window.id(), probe);
+      arm_timer(now + credit_config_.blocked_probe_interval);
+    }
+  }
+  for (auto& stream : streams_) {
     if (!stream.backlog.empty()) pump(stream, now);  // pacing delay over, or window reopened
     auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
     arm_timer(stream.window.next_timeout(rto));
@@ -786,6 +845,8 @@ void ChannelCore::close() {
   closed_ = true;
   quorum_.resolve_all(SendStatus::closed);
   for (auto& stream : streams_) stream.backlog.clear();
+  held_.clear();
+  buffered_bytes_ = 0;
 }
 
 std::size_t ChannelCore::backlog_messages() const {
@@ -809,6 +870,7 @@ Stats ChannelCore::stats() const {
   stats.rtt_p50 = rtt_samples_.percentile(0.5);
   stats.rtt_p99 = rtt_samples_.percentile(0.99);
   stats.rtt_p999 = rtt_samples_.percentile(0.999);
+  stats.send_buffer_bytes = buffered_bytes_;
   if (total_) {
     stats.sequencer = total_->sequencer();
     stats.sequencer_view = total_->view();
@@ -818,6 +880,95 @@ Stats ChannelCore::stats() const {
     stats.congestion_events += stream.transport->congestion_events;
   }
   return stats;
+}
+
+bool ChannelCore::can_admit(std::size_t bytes) const {
+  if (!flow_control_) return true;
+  const std::uint64_t limit = credit_config_.send_buffer_bytes ? credit_config_.send_buffer_bytes : credit_config_.window_bytes;
+  return buffered_bytes_ == 0 || buffered_bytes_ + bytes <= limit;  // a larger message travels alone
+}
+
+void ChannelCore::release_held(std::uint64_t message_id, bool resolved, bool backlog_done) {
+  auto it = held_.find(message_id);
+  if (it == held_.end()) return;
+  if (resolved) it->second.resolved = true;
+  if (backlog_done && it->second.backlogs > 0) --it->second.backlogs;
+  if (!it->second.resolved || it->second.backlogs > 0) return;
+  buffered_bytes_ -= std::min(buffered_bytes_, it->second.bytes);
+  held_.erase(it);
+}
+
+void ChannelCore::grant_credit(InboundStream& stream, std::uint16_t stream_id, TimePoint now) {
+  // The floor: the lowest sequence still held — delivered but unread, or not yet complete.
+  std::uint64_t floor = stream.tracker.cumulative();
+  if (!stream.unconsumed.empty()) floor = std::min(floor, stream.unconsumed.begin()->first);
+  stream.credit->on_released(floor);
+  if (auto grant = stream.credit->poll(now)) transmit_credit(stream.reply_to, stream_id, *grant);
+}
+
+void ChannelCore::on_consumed(std::uint32_t sender_id, std::uint64_t sequence, TimePoint now) {
+  now_ = now;
+  for (std::uint16_t stream_id : {kMemberStream, kGroupStream}) {
+    auto it = inbound_.find({sender_id, stream_id});
+    if (it == inbound_.end() || !it->second.credit) continue;
+    auto held = it->second.unconsumed.find(sequence);
+    if (held == it->second.unconsumed.end()) continue;
+    if (--held->second == 0) it->second.unconsumed.erase(held);
+    grant_credit(it->second, stream_id, now);
+    return;
+  }
+}
+
+void ChannelCore::set_application_queue_bytes(std::uint64_t bytes, TimePoint now) {
+  now_ = now;
+  application_queue_bytes_ = bytes;
+  for (auto& [key, stream] : inbound_) {
+    if (!stream.credit) continue;
+    stream.credit->set_application_queue_bytes(bytes);
+    grant_credit(stream, key.second, now);
+  }
+}
+
+void ChannelCore::transmit_credit(const SocketAddress& to, std::uint16_t stream, const CreditMessage& message) {
+  std::byte packet[TMC_CREDIT_HEADER_SIZE];
+  if (encode_credit(message, packet) == 0) return;
+  wire::CommonHeader common;
+  common.type = wire::PacketType::credit;
+  common.flags = sequence_flags_;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = stream;
+  std::byte out[TMC_CREDIT_HEADER_SIZE];
+  const std::size_t bytes = wire::encode_raw(
+      out, common, std::span(packet).subspan(TMC_COMMON_HEADER_SIZE, TMC_CREDIT_HEADER_SIZE - TMC_COMMON_HEADER_SIZE), {});
+  output_.transmit(to, std::span(out, bytes));
+  ++stats_.packets_sent;
+}
+
+void ChannelCore::handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                                const SocketAddress& source, TimePoint now) {
+  const auto message = decode_credit(datagram);
+  if (!message || !flow_control_) {
+    ++stats_.malformed_dropped;
+    return;
+  }
+  if (message->kind == CreditMessage::Kind::blocked) {  // we receive this sender's data
+    auto it = inbound_.find({packet.common.sender_id, packet.common.stream});
+    if (it == inbound_.end() || !it->second.credit) return;
+    it->second.credit->on_blocked(*message);
+    grant_credit(it->second, packet.common.stream, now);
+    return;
+  }
+  if (message->epoch != epoch_) return;  // a grant for an earlier incarnation of this sender
+  const int member = member_by_sender(packet.common.sender_id, source);
+  if (member < 0) return;
+  Stream* stream = nullptr;
+  if (packet.common.stream == kMemberStream) stream = &streams_[members_[member].unicast_stream];
+  else if (packet.common.stream == kGroupStream && group_stream_ >= 0) stream = &streams_[group_stream_];
+  if (!stream || !stream->credit) return;
+  stream->credit->on_grant(static_cast<std::uint32_t>(member), *message);
+  pump(*stream, now);
 }
 
 std::vector<SocketAddress> ChannelCore::group_member_addresses() const {

@@ -30,6 +30,7 @@
 #include "core/send_stream.h"
 #include "core/socket_address.h"
 #include "ordering/total_order_member.h"
+#include "flow_control/credit_sender.h"
 #include "pacing/pacer.h"
 #include "tmc/capabilities.h"
 #include "tmc/congestion.h"
@@ -81,6 +82,17 @@ class ChannelCore : private SendStream::Events {
   bool wants_kernel_fanout() const { return kernel_fanout_wanted_ && group_stream_ >= 0; }
   std::vector<SocketAddress> group_member_addresses() const;  // empty while one is unknown
   void set_kernel_fanout(bool active, const std::string& note);
+
+  // flow_control (docs/transport.md "Flow control"). Sender memory: a message of `bytes` may be
+  // admitted now (buffered + bytes <= send buffer, or nothing buffered); the Channel waits
+  // (blocking) or refuses (asynchronous) otherwise.
+  bool flow_controlled() const { return flow_control_.has_value(); }
+  bool can_admit(std::size_t bytes) const;
+  std::uint64_t send_buffer_bytes() const { return buffered_bytes_; }
+  // The application read (or dropped) a delivered message: its credit is released.
+  void on_consumed(std::uint32_t sender_id, std::uint64_t sequence, TimePoint now);
+  // Application hint: bytes it still holds after recv(); future grants shrink by it.
+  void set_application_queue_bytes(std::uint64_t bytes, TimePoint now);
   const Manifest& manifest() const { return defaults_; }
   std::uint32_t channel_id() const { return channel_id_; }
   std::uint32_t sender_id() const { return sender_id_; }
@@ -119,6 +131,7 @@ class ChannelCore : private SendStream::Events {
     std::unique_ptr<TransportState> transport = std::make_unique<TransportState>();
     std::unique_ptr<CongestionController> congestion;
     std::unique_ptr<Pacer> pacer;
+    std::unique_ptr<CreditSender> credit;  // flow_control: receivers' grants gate new packets
   };
 
   // SendStream::Events
@@ -137,6 +150,11 @@ class ChannelCore : private SendStream::Events {
                        const SocketAddress& source, TimePoint now);
   void drain_total_order(TimePoint now);
   void transmit_sequence(const std::string& destination, const SequenceMessage& message);
+  void handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                     const SocketAddress& source, TimePoint now);
+  void transmit_credit(const SocketAddress& to, std::uint16_t stream, const CreditMessage& message);
+  void grant_credit(InboundStream& stream, std::uint16_t stream_id, TimePoint now);
+  void release_held(std::uint64_t message_id, bool resolved, bool backlog_done);
   int add_member_state(const Member& member);
   std::vector<int> resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest);
   void pump(Stream& stream, TimePoint now);
@@ -178,6 +196,17 @@ class ChannelCore : private SendStream::Events {
   bool nic_checksum_ = false;
   bool kernel_fanout_wanted_ = false;
   bool kernel_fanout_active_ = false;
+  // flow_control
+  std::optional<FlowControl> flow_control_;
+  CreditConfig credit_config_;
+  struct HeldMessage {
+    std::uint64_t bytes = 0;
+    int backlogs = 0;       // streams whose backlog still holds it
+    bool resolved = false;  // its completion resolved (acked, expired, failed; unreliable: at once)
+  };
+  std::unordered_map<std::uint64_t, HeldMessage> held_;
+  std::uint64_t buffered_bytes_ = 0;
+  std::uint64_t application_queue_bytes_ = 0;
   std::string kernel_fanout_note_ = "the channel attaches it when it opens (BPF permitted, neighbour entries resolved)";
   std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;

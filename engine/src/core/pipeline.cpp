@@ -1,5 +1,6 @@
 #include "core/pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -120,9 +121,6 @@ void targets_fraction(CompiledPipeline& p, const Manifest& m) {
     throw std::invalid_argument("targets: fraction must be in (0, 1]");
 }
 
-void not_yet(const char* feature) {
-  throw std::invalid_argument(std::string(feature) + " is not available in this build yet");
-}
 // congestion_control names an entry of the congestion controller registry (built-ins plus what
 // modules register), itself a name -> factory table; creating one here validates the name, the
 // module and the parameters.
@@ -147,7 +145,14 @@ void pacing_token_bucket(CompiledPipeline& p, const Manifest& m) {
                 m.pacing->rate_bytes_per_second / 1e6, static_cast<unsigned long long>(m.pacing->burst_bytes));
   p.send_stages.push_back(text);
 }
-void flow_control_unsupported(CompiledPipeline&, const Manifest&) { not_yet("flow_control"); }
+void flow_control_credit(CompiledPipeline& p, const Manifest& m) {
+  if (m.flow_control->window_bytes == 0) throw std::invalid_argument("flow_control: window must be at least 1 byte");
+  const std::uint64_t packets = std::max<std::uint64_t>(1, m.flow_control->window_bytes / p.max_payload);
+  p.send_stages.push_back("flow control: receiver-granted credit, " + std::to_string(packets) +
+                          " packets per stream (window " + std::to_string(m.flow_control->window_bytes) +
+                          " B); sender memory bounded by the window (blocking send waits, asynchronous refuses)");
+  p.receive_stages.push_back("flow control: drop packets beyond the granted credit; grant as the application reads");
+}
 
 const std::vector<Primitive> kPrimitives = {
     {"ordering", "none", "deliver on arrival", ordering_none},
@@ -166,7 +171,7 @@ const std::vector<Primitive> kPrimitives = {
     {"targets", "fraction", "a rotating fraction of the members", targets_fraction},
     {"congestion_control", "registry", "an algorithm of the congestion controller registry", congestion_control},
     {"pacing", "token-bucket", "rate and burst", pacing_token_bucket},
-    {"flow_control", "credit", "receiver-granted credit", flow_control_unsupported},
+    {"flow_control", "credit", "receiver-granted credit", flow_control_credit},
 };
 
 const Primitive& find(const std::string& feature, const std::string& name) {
