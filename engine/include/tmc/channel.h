@@ -102,6 +102,7 @@ struct Stats {
   // peak, how often credit stopped a stream, and packets dropped for arriving beyond credit.
   std::uint64_t send_buffer_bytes = 0, send_buffer_peak_bytes = 0;
   std::uint64_t credit_stalls = 0, credit_violations = 0;
+  std::uint64_t simplex_dropped = 0;  // duplexity send-only: DATA that arrived anyway, dropped
   std::uint64_t timeouts = 0;             // retransmission timer expiries (per member, RFC 6298 5.4)
   // Congestion control, summed over the send streams: current windows and reductions.
   std::uint64_t congestion_window_bytes = 0, congestion_events = 0;

@@ -83,6 +83,10 @@ TransportPlan plan_transport(const Manifest& manifest, const Capabilities& capab
     if (manifest.flow_control)
       throw std::invalid_argument(std::string("duplexity: ") + name +
                                   " has no return path, so flow_control (receiver credit) is impossible; use full or half");
+    if (manifest.ordering == Ordering::total)
+      throw std::invalid_argument(std::string("duplexity: ") + name +
+                                  " has no return path, so ordering: total (messages to the sequencer, stamp requests) "
+                                  "is impossible; use full or half");
     if (manifest.congestion_control && manifest.congestion_control->algorithm != "none")
       throw std::invalid_argument(std::string("duplexity: ") + name +
                                   " has no return path, so congestion_control needs 'none' (no acks to learn from)");

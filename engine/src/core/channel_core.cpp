@@ -271,6 +271,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
+  if (defaults_.duplexity == Duplexity::receive_only)
+    throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
   Manifest effective = per_message.merged_over(defaults_);
   if (plan_) effective.mtu = std::min(effective.mtu.value_or(plan_->mtu), plan_->mtu);  // capabilities' path MTU
   const CompiledPipeline& pipeline = compiled(effective);
@@ -466,6 +468,12 @@ void ChannelCore::on_datagram(std::span<const std::byte> datagram, const SocketA
 }
 
 void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now) {
+  const Duplexity duplexity = defaults_.duplexity.value_or(Duplexity::full);
+  if (duplexity == Duplexity::send_only) {  // publish-only: nothing is received
+    ++stats_.simplex_dropped;
+    return;
+  }
+  const bool return_path = duplexity != Duplexity::receive_only;  // subscribe-only: never an ack
   const auto& data = packet.data;
   const std::uint16_t flags = packet.common.flags;
   const auto key = std::make_pair(packet.common.sender_id, packet.common.stream);
@@ -488,7 +496,7 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   }
   stream.reply_to = source;
   stream.checksummed = flags & TMC_FLAG_CHECKSUM;
-  if (flags & TMC_FLAG_ACK_REQUESTED) {
+  if ((flags & TMC_FLAG_ACK_REQUESTED) && return_path) {
     if (!stream.ack_pending) {
       stream.ack_pending = true;
       stream.oldest_unacked = now;
@@ -504,7 +512,7 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
     if (!(flags & TMC_FLAG_TOTAL_ORDER)) output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
   }
   const auto arrival = stream.tracker.on_packet(data.sequence);
-  if (flags & TMC_FLAG_ACK_REQUESTED) {
+  if ((flags & TMC_FLAG_ACK_REQUESTED) && return_path) {
     const bool in_order = arrival == ReceiveTracker::Arrival::fresh && data.sequence + 1 == stream.tracker.cumulative();
     if (!in_order || ++stream.unacked >= kAckEveryPackets) send_ack(stream, key.first, key.second, now);
   }
