@@ -39,7 +39,7 @@ pacing: {rate: 100Mbit, burst: 64KiB}
 flow_control: {window: 4MiB}
 congestion_control: {module: libfoo.so, name: foo, params: {beta: 0.7, gain: "2"}}
 synchronicity: asynchronous
-duplexity: send-only
+duplexity: half
 deadline: 1.5ms
 )";
 
@@ -83,7 +83,7 @@ TEST(ManifestYaml, FullManifestReadsEveryFeature) {
   EXPECT_EQ(m.congestion_control->algorithm, "foo");
   EXPECT_EQ(m.congestion_control->params, (std::map<std::string, std::string>{{"beta", "0.7"}, {"gain", "2"}}));
   EXPECT_EQ(m.synchronicity, Synchronicity::asynchronous);
-  EXPECT_EQ(m.duplexity, Duplexity::send_only);
+  EXPECT_EQ(m.duplexity, Duplexity::half);  // send-only would refuse reliability (channel_duplexity_test)
   EXPECT_EQ(m.deadline, 1500us);
 }
 
