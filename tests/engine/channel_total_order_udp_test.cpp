@@ -229,6 +229,19 @@ TEST(ChannelTotalOrderUdp, UnreliableReportsEveryGapExactlyOnce) {
   EXPECT_GT(total_delivered, kTotal) << "most messages still arrive at most members";
 }
 
+TEST(ChannelTotalOrderUdp, TheManifestNamesTheSequencer) {
+  TotalOrderGroup group({.reliability = Reliability{.kind = Reliability::Kind::all}, .sequencer = "c"}, FaultConfig{});
+  for (auto& channel : group.members) EXPECT_EQ(channel->stats().sequencer, "c");
+  EXPECT_NE(group.members[0]->plan().find("ordering: total (sequencer c) -- sequencer named by the manifest; failover order c, a, b"),
+            std::string::npos) << group.members[0]->plan();
+  group.send_concurrently(200);
+  group.wait_for(600, 30s);
+  std::lock_guard lock_a(group.observers[0]->mutex), lock_b(group.observers[1]->mutex), lock_c(group.observers[2]->mutex);
+  ASSERT_EQ(group.observers[0]->delivered.size(), 600u);
+  EXPECT_EQ(group.observers[0]->delivered, group.observers[1]->delivered);
+  EXPECT_EQ(group.observers[0]->delivered, group.observers[2]->delivered);
+}
+
 TEST(ChannelTotalOrderUdp, SequencerFailureIsDetectedAndTheNextMemberTakesOver) {
   TotalOrderGroup group({.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 300ms}},
                         FaultConfig{.drop = 0.01});

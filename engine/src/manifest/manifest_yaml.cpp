@@ -109,7 +109,7 @@ class ManifestLoader {
     static const std::vector<std::string> kKeys = {"channel",      "multicast",          "targets",       "ordering",
                                                    "reliability",  "error_checking",     "mtu",           "pacing",
                                                    "flow_control", "congestion_control", "synchronicity", "duplexity",
-                                                   "deadline"};
+                                                   "deadline",     "sequencer"};
     if (!root.IsMap()) {
       fail(root, "a manifest is a mapping of feature: setting (" + join(kKeys) + "), got " + describe(root));
     }
@@ -150,6 +150,9 @@ class ManifestLoader {
                                                             {"receive-only", Duplexity::receive_only}});
       } else if (key == "deadline") {
         manifest.deadline = positive_duration(field.value, field.path);
+      } else if (key == "sequencer") {
+        manifest.sequencer = name_at(field.value, field.path, "a member name");
+        target_references_.push_back({field.value, *manifest.sequencer, field.path});
       }
     });
     check_member_references(manifest);
