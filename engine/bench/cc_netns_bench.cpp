@@ -8,6 +8,7 @@
 //   tmc-cc-netns-bench send    --transport tmc|tcp --self IP:PORT --peer IP:PORT
 //                              [--cc loss-tolerant|aimd|...] [--cc-param KEY=VALUE]... [--tcp-cc cubic] [--seconds S]
 //                              [--max-bytes N] [--size BYTES] [--outstanding N] [--mtu BYTES]
+//                              [--min-rto-us US]
 //   tmc-cc-netns-bench offloads-off DEVICE   (TSO/GSO/GRO off, so each skb is one wire packet)
 //
 // The receiver measures goodput: bytes delivered to the application (TMC: reliable fifo
@@ -28,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -57,6 +59,7 @@ struct Options {
   std::size_t size = 1400;         // TMC message / TCP write size
   std::size_t outstanding = 4096;  // TMC messages awaiting their completion
   std::uint32_t mtu = 1500;
+  double min_rto_us = 0;  // 0 = the engine's default reliability.min_rto
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -125,6 +128,10 @@ tmc::Manifest manifest_for(const Options& options, bool sender) {
   tmc::Reliability reliability;
   reliability.kind = tmc::Reliability::Kind::all;
   reliability.member_timeout = 10s;  // a 1% lossy link must not get the receiver declared down
+  if (options.min_rto_us > 0) {
+    reliability.min_rto = std::chrono::duration_cast<tmc::Duration>(std::chrono::duration<double, std::micro>(options.min_rto_us));
+    reliability.initial_rto = std::max(reliability.initial_rto, reliability.min_rto);
+  }
   manifest.reliability = reliability;
   manifest.mtu = options.mtu;
   tmc::CongestionControl cc;
@@ -313,7 +320,7 @@ int offloads_off(const std::string& device) {
   std::fprintf(code ? stderr : stdout,
                "usage: tmc-cc-netns-bench receive|send --transport tmc|tcp --self IP:PORT --peer IP:PORT\n"
                "         [--cc NAME] [--cc-param KEY=VALUE]... [--tcp-cc NAME] [--seconds S] [--max-bytes N] [--size BYTES]\n"
-               "         [--outstanding N] [--mtu BYTES] [--idle-seconds S] [--max-seconds S]\n"
+               "         [--outstanding N] [--mtu BYTES] [--min-rto-us US] [--idle-seconds S] [--max-seconds S]\n"
                "       tmc-cc-netns-bench offloads-off DEVICE\n"
                "Run by engine/bench/cc_netns_bench.sh (see there).\n");
   std::exit(code);
@@ -352,6 +359,7 @@ int main(int argc, char** argv) {
       else if (arg == "--size") options.size = std::stoull(value);
       else if (arg == "--outstanding") options.outstanding = std::stoull(value);
       else if (arg == "--mtu") options.mtu = static_cast<std::uint32_t>(std::stoul(value));
+      else if (arg == "--min-rto-us") options.min_rto_us = std::stod(value);
       else usage(2);
     } catch (const std::logic_error&) {
       std::fprintf(stderr, "tmc-cc-netns-bench: bad value for %s\n", arg.c_str());

@@ -12,7 +12,8 @@
 # rate on the INGRESS of both veths (data A->B and acks B->A), seeded per run. Per loss rate and
 # round every arm runs once, arms interleaved; each run = one receiver process in B, one sender
 # process in A for --seconds (bounded also in bytes), goodput measured by the receiver from its
-# first to its last delivery. The table gives the median over rounds and the ratios; goals:
+# first to its last delivery. The table gives the median over rounds and the ratios (xTCP of
+# the medians, and "paired": the median of the per-round ratios arm / TCP); goals:
 # loss-tolerant >= 2x TCP at 1% loss and >= 0.9x its own 0%-loss figure.
 # Cleanup (trap on EXIT/INT/TERM, also on failure): child processes by pid, both netns (with
 # them the veths and tc filters).
@@ -57,7 +58,10 @@ work=$(mktemp -d /tmp/cc_netns_bench.XXXXXX)
 pids=()
 cleanup() {
   local pid
+  # Our children by pid, then whatever still runs inside our two netns (only our processes
+  # are there), so a deleted netns cannot be kept alive by a leftover worker.
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in $(ip netns pids "$ns_a" 2>/dev/null) $(ip netns pids "$ns_b" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   ip netns exec "$ns_a" "$loss_cli" detach --dev eth0 >/dev/null 2>&1 || true
   ip netns exec "$ns_b" "$loss_cli" detach --dev eth0 >/dev/null 2>&1 || true
@@ -80,7 +84,9 @@ for ns in "$ns_a" "$ns_b"; do
 done
 
 port=7100
-run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rtt_us cpu_us_per_MB"
+# Runs in the main shell (not in $(...)), so the trap sees every worker pid, and waits with the
+# `wait` builtin, which a trapped INT/TERM interrupts at once.
+run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans rtt_us cpu_us_per_MB dropped" to $results
   local arm=$1 loss=$2 round=$3 transport=tmc cc=$1 params=()
   [ "$arm" = tcp ] && { transport=tcp; cc=none; }
   [ "$arm" = loss-tolerant ] && params=("${cc_params[@]}")
@@ -104,9 +110,12 @@ run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rt
     [ $waited -lt 100 ] || { echo "cc_netns_bench: receiver did not start: $(cat "$out_r")" >&2; exit 1; }
   done
   ip netns exec "$ns_a" timeout $((seconds + 15)) "$bench" send --transport "$transport" --cc "$cc" \
-    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" "${params[@]}" >"$out_s" 2>&1 ||
-    { echo "cc_netns_bench: sender failed: $(cat "$out_s")" >&2; exit 1; }
+    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" "${params[@]}" >"$out_s" 2>&1 &
+  local sender=$!
+  pids+=("$sender")
+  wait "$sender" || { echo "cc_netns_bench: sender failed: $(cat "$out_s")" >&2; exit 1; }
   wait "$receiver" || { echo "cc_netns_bench: receiver failed: $(cat "$out_r")" >&2; exit 1; }
+  pids=()
   local dropped="-"
   if [ "$loss" != 0 ]; then
     dropped=$(ip netns exec "$ns_b" "$loss_cli" stats --dev eth0 | sed -n 's/.*seen=\([0-9]*\) dropped=\([0-9]*\).*/\2\/\1/p')
@@ -124,7 +133,11 @@ run_once() {  # arm loss round -> prints "arm loss round goodput_MBps retrans rt
     retrans=$(sed -n 's/^SENDER_ENGINE.* retransmissions=\([0-9]*\).*/\1/p' "$out_s")
     rtt=$(sed -n 's/^SENDER_ENGINE.* srtt_us=\([0-9.]*\).*/\1/p' "$out_s")
   fi
-  echo "$arm $loss $round ${goodput:-0} ${retrans:-0} ${rtt:-0} $(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{printf "%.1f", (b > 0 ? (r + s) / (b / 1e6) * 1e6 : 0)}') $dropped"
+  local cpu_per_mb
+  cpu_per_mb=$(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{printf "%.1f", (b > 0 ? (r + s) / (b / 1e6) * 1e6 : 0)}')
+  local line="$arm $loss $round ${goodput:-0} ${retrans:-0} ${rtt:-0} $cpu_per_mb $dropped"
+  echo "  $line" >&2
+  echo "$line" >>"$results"
 }
 
 IFS=, read -ra loss_list <<<"$losses"
@@ -135,9 +148,7 @@ echo "cc_netns_bench: $(uptime)" >&2
 for loss in "${loss_list[@]}"; do
   for round in $(seq 1 "$rounds"); do
     for arm in "${arm_list[@]}"; do
-      line=$(run_once "$arm" "$loss" "$round")
-      echo "  $line" >&2
-      echo "$line" >>"$results"
+      run_once "$arm" "$loss" "$round"
     done
   done
 done
@@ -150,23 +161,27 @@ awk -v arms="$arms" -v losses="$losses" '
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   }
-  { key = $1 SUBSEP $2; g[key] = g[key] " " $4; r[key] = r[key] " " $5; t[key] = t[key] " " $6; c[key] = c[key] " " $7 }
+  { key = $1 SUBSEP $2; g[key] = g[key] " " $4; r[key] = r[key] " " $5; t[key] = t[key] " " $6; c[key] = c[key] " " $7
+    run[$1 SUBSEP $2 SUBSEP $3] = $4 }
   END {
     na = split(arms, A, ","); nl = split(losses, L, ",")
-    printf "%-14s %7s %12s %8s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "x own 0%", "retrans", "rtt us", "cpu us/MB"
+    # xTCP paired: the median over rounds of (arm / TCP in the same round, seconds apart).
+    for (k in run) { split(k, part, SUBSEP); tk = "tcp" SUBSEP part[2] SUBSEP part[3]
+      if ((tk in run) && run[tk] > 0) paired[part[1] SUBSEP part[2]] = paired[part[1] SUBSEP part[2]] " " run[k] / run[tk] }
+    printf "%-14s %7s %12s %8s %8s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "paired", "x own 0%", "retrans", "rtt us", "cpu us/MB"
     for (i = 1; i <= nl; i++) for (a = 1; a <= na; a++) {
       key = A[a] SUBSEP L[i]; base = A[a] SUBSEP L[1]; tcp = "tcp" SUBSEP L[i]
       m = median(g[key]); mt = (tcp in g) ? median(g[tcp]) : 0; m0 = median(g[base])
-      gm[key] = m
-      printf "%-14s %6.2f%% %12.1f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, (mt > 0 ? m / mt : 0),
-             (m0 > 0 ? m / m0 : 0), median(r[key]), median(t[key]), median(c[key])
+      gm[key] = m; pm[key] = (key in paired) ? median(paired[key]) : 0
+      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, (mt > 0 ? m / mt : 0),
+             pm[key], (m0 > 0 ? m / m0 : 0), median(r[key]), median(t[key]), median(c[key])
     }
     lt = "loss-tolerant"; worst = L[nl]
     if ((lt SUBSEP worst) in g && ("tcp" SUBSEP worst) in g) {
       dt = gm["tcp" SUBSEP worst]; d0 = gm[lt SUBSEP L[1]]
       x = (dt > 0 ? gm[lt SUBSEP worst] / dt : 0)
       y = (d0 > 0 ? gm[lt SUBSEP worst] / d0 : 0)
-      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
-             100 * worst, x, (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
+      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (paired per round: %.2fx; goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
+             100 * worst, x, pm[lt SUBSEP worst], (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
     }
   }' "$results"

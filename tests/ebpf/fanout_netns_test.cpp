@@ -44,16 +44,18 @@ void disable_tx_checksum_offload(const char* device) {
   ASSERT_EQ(result, 0) << "ETHTOOL_STXCSUM: " << std::strerror(error);
 }
 
-void fan_out_to_three_members(bool software_checksums) {
-  Testbed bed(kMembers + 1);
+void fan_out_to_three_members(bool software_checksums, bool ipv6 = false) {
+  Testbed bed(kMembers + 1, ipv6);
+  auto ip = [&](int i) { return ipv6 ? Testbed::ip6(i) : Testbed::ip(i); };
   std::vector<std::unique_ptr<UdpSocket>> receivers;
   std::vector<FanoutMember> members;
   for (int i = 0; i < kMembers; i++) {
     uint16_t port = static_cast<uint16_t>(kBasePort + i);
-    receivers.push_back(std::make_unique<UdpSocket>(bed.host(i), Testbed::ip(i), port));
-    members.push_back(FanoutMember::parse(Testbed::ip(i) + ":" + std::to_string(port), Testbed::mac(i)));
+    receivers.push_back(std::make_unique<UdpSocket>(bed.host(i), ip(i), port));
+    const std::string address = ipv6 ? "[" + ip(i) + "]" : ip(i);
+    members.push_back(FanoutMember::parse(address + ":" + std::to_string(port), Testbed::mac(i)));
   }
-  UdpSocket sender(bed.host(kSenderHost), Testbed::ip(kSenderHost), 0);
+  UdpSocket sender(bed.host(kSenderHost), ip(kSenderHost), 0);
 
   constexpr int kMessages = 300;
   std::vector<std::set<uint64_t>> got(kMembers);
@@ -72,7 +74,7 @@ void fan_out_to_three_members(bool software_checksums) {
       header.channel_id = kChannel;
       header.sequence = m;
       Bytes payload = tmc_payload(header);
-      ASSERT_TRUE(sender.send_to(Testbed::ip(0), kBasePort, payload.data(), payload.size()));
+      ASSERT_TRUE(sender.send_to(ip(0), kBasePort, payload.data(), payload.size()));
       if (m % 50 == 49) {
         for (int i = 0; i < kMembers; i++)
           receivers[i]->drain([&](const uint8_t* d, size_t n) { got[i].insert(sequence_of(d, n)); }, 5);
@@ -92,7 +94,7 @@ void fan_out_to_three_members(bool software_checksums) {
     unicast.stream = 0;
     unicast.sequence = 100000;
     Bytes payload = tmc_payload(unicast);
-    ASSERT_TRUE(sender.send_to(Testbed::ip(0), kBasePort, payload.data(), payload.size()));
+    ASSERT_TRUE(sender.send_to(ip(0), kBasePort, payload.data(), payload.size()));
     EXPECT_EQ(receivers[0]->drain(nullptr), 1u);
     EXPECT_EQ(receivers[1]->drain(nullptr), 0u);
     EXPECT_EQ(receivers[2]->drain(nullptr), 0u);
@@ -106,7 +108,7 @@ void fan_out_to_three_members(bool software_checksums) {
     header.channel_id = kChannel;
     header.sequence = kMessages + m;
     Bytes payload = tmc_payload(header);
-    ASSERT_TRUE(sender.send_to(Testbed::ip(0), kBasePort, payload.data(), payload.size()));
+    ASSERT_TRUE(sender.send_to(ip(0), kBasePort, payload.data(), payload.size()));
   }
   EXPECT_EQ(receivers[0]->drain(nullptr), 20u);
   EXPECT_EQ(receivers[1]->drain(nullptr), 0u) << "no fan-out after detach";
@@ -123,6 +125,18 @@ TEST(FanoutNetnsTest, CopiesCarryValidChecksumsWithoutOffload) {
   TMC_REQUIRE_BPF();
   if (geteuid() != 0) GTEST_SKIP() << "needs root for network namespaces";
   fan_out_to_three_members(/*software_checksums=*/true);  // a bad UDP checksum would be dropped
+}
+
+TEST(FanoutNetnsTest, Ipv6OneSendReachesEveryMember) {
+  TMC_REQUIRE_BPF();
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for network namespaces";
+  fan_out_to_three_members(/*software_checksums=*/false, /*ipv6=*/true);
+}
+
+TEST(FanoutNetnsTest, Ipv6CopiesCarryValidChecksumsWithoutOffload) {
+  TMC_REQUIRE_BPF();
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for network namespaces";
+  fan_out_to_three_members(/*software_checksums=*/true, /*ipv6=*/true);  // IPv6 UDP checksums are mandatory
 }
 
 }  // namespace

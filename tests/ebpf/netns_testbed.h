@@ -1,5 +1,6 @@
 // Network-namespace testbed for the eBPF tests: N hosts (one netns each, eth0 =
-// 10.77.0.<i+1>/24, MAC 02:00:00:00:00:<i+1>) on a Linux bridge in its own netns. Names carry
+// 10.77.0.<i+1>/24 and, when asked, fd00:77::<i+1>/64; MAC 02:00:00:00:00:<i+1>) on a Linux
+// bridge in its own netns. Names carry
 // the pid and a counter, so ctest may run tests in parallel; the destructor deletes every
 // namespace it created (with them their veths, bridge, tc filters and BPF programs), also when
 // the test failed. Only addresses the testbed creates are ever used.
@@ -63,7 +64,7 @@ class InNetns {
 
 class Testbed {
  public:
-  explicit Testbed(int hosts) {
+  explicit Testbed(int hosts, bool ipv6 = false) {
     static int counter = 0;
     prefix_ = "tmce" + std::to_string(getpid()) + "_" + std::to_string(counter++);
     try {
@@ -82,6 +83,7 @@ class Testbed {
         must("ip -n " + bridge_ns_ + " link set " + port + " master br0 up");
         must("ip -n " + ns + " link set eth0 address " + mac(i));
         must("ip -n " + ns + " addr add " + ip(i) + "/24 dev eth0");
+        if (ipv6) must("ip -n " + ns + " addr add " + ip6(i) + "/64 dev eth0 nodad");  // usable at once
         must("ip -n " + ns + " link set eth0 up");
         must("ip -n " + ns + " link set lo up");
       }
@@ -96,6 +98,7 @@ class Testbed {
 
   const std::string& host(int i) const { return hosts_.at(i); }
   static std::string ip(int i) { return "10.77.0." + std::to_string(i + 1); }
+  static std::string ip6(int i) { return "fd00:77::" + std::to_string(i + 1); }
   static std::string mac(int i) {
     char text[32];
     std::snprintf(text, sizeof text, "02:00:00:00:00:%02x", i + 1);

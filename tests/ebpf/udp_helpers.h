@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -18,16 +19,17 @@ namespace tmc::bpf::test {
 
 class UdpSocket {
  public:
-  // A socket living in netns `ns`, bound to ip:port (port 0: any).
+  // A socket living in netns `ns`, bound to ip:port (port 0: any); an IPv6 socket when `ip`
+  // holds a ':'.
   UdpSocket(const std::string& ns, const std::string& ip, uint16_t port) {
     InNetns inside(ns);
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd_ = socket(ip.find(':') != std::string::npos ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket failed");
     int buffer = 16 << 20;
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer);
     setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer);
-    sockaddr_in address = make_address(ip, port);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+    sockaddr_storage address = make_any_address(ip, port);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), length_of(address)) != 0)
       throw std::runtime_error("bind " + ip + ":" + std::to_string(port) + " failed");
   }
   ~UdpSocket() {
@@ -46,9 +48,26 @@ class UdpSocket {
     return address;
   }
 
+  static sockaddr_storage make_any_address(const std::string& ip, uint16_t port) {
+    sockaddr_storage storage{};
+    if (ip.find(':') == std::string::npos) {
+      sockaddr_in address = make_address(ip, port);
+      std::memcpy(&storage, &address, sizeof address);
+    } else {
+      auto* address = reinterpret_cast<sockaddr_in6*>(&storage);
+      address->sin6_family = AF_INET6;
+      address->sin6_port = htons(port);
+      inet_pton(AF_INET6, ip.c_str(), &address->sin6_addr);
+    }
+    return storage;
+  }
+  static socklen_t length_of(const sockaddr_storage& address) {
+    return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  }
+
   bool send_to(const std::string& ip, uint16_t port, const void* data, size_t length) {
-    sockaddr_in address = make_address(ip, port);
-    return sendto(fd_, data, length, 0, reinterpret_cast<sockaddr*>(&address), sizeof address) ==
+    sockaddr_storage address = make_any_address(ip, port);
+    return sendto(fd_, data, length, 0, reinterpret_cast<sockaddr*>(&address), length_of(address)) ==
            static_cast<ssize_t>(length);
   }
 

@@ -149,6 +149,21 @@ TEST(LossTolerant, PacingRateFollowsWindowOverSmoothedRtt) {
   EXPECT_DOUBLE_EQ(state.pacing_rate_bytes_per_sec, 1.25 * static_cast<double>(state.cwnd_bytes) / 80e-6);
 }
 
+TEST(LossTolerant, PacingFollowsTheRoundMinimumNotTheSmoothedRttOfStalls) {
+  TransportState state;
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  TimePoint now{};
+  // Rounds of 60 us samples with every fourth delayed 4 ms by a receiver stall: the smoothed
+  // RTT is lifted far above 60 us, the round minimum is not.
+  for (int i = 0; i < 400; ++i) {
+    now += 10us;
+    const Duration sample = i % 4 == 3 ? Duration(4ms) : Duration(60us);
+    controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = sample, .largest_acked_sent_time = now - sample});
+  }
+  ASSERT_GT(state.smoothed_rtt, 300us);
+  EXPECT_DOUBLE_EQ(state.pacing_rate_bytes_per_sec, 1.25 * static_cast<double>(state.cwnd_bytes) / 60e-6);
+}
+
 TEST(LossTolerantOnAPath, KeepsTheLinkBusyUnderRandomLossWhereAimdDoesNot) {
   testing::PathModel path;
   path.random_loss = 0.01;

@@ -19,7 +19,7 @@
 //   ECN-CE:                 cwnd *= 1 - max_decrease, at most once per smoothed RTT
 //   loss:                   no window change; only persistent congestion (RFC 9002 §7.6,
 //                           every packet over several RTOs lost) resets to the minimum window
-//   pacing:                 cwnd / smoothed RTT * pacing_gain
+//   pacing:                 cwnd / (last round's minimum RTT) * pacing_gain
 #include "congestion/params.h"
 
 #include <algorithm>
@@ -81,7 +81,7 @@ class LossTolerant final : public CongestionController {
         fractional_increase_ -= static_cast<double>(whole);
       }
     }
-    set_pacing_from_window(config_.pacing_gain);
+    set_pacing();
   }
 
   void handle_loss(const LossEvent& event) override {
@@ -92,19 +92,34 @@ class LossTolerant final : public CongestionController {
     last_decrease_ = event.now;
     has_decreased_ = true;
     ++state_.congestion_events;
-    set_pacing_from_window(config_.pacing_gain);
+    set_pacing();
   }
 
   void handle_ecn(const EcnEvent& event) override {
     slow_start_ = false;
     if (may_decrease(event.now)) reduce(1 - config_.max_decrease, event.now);
-    set_pacing_from_window(config_.pacing_gain);
+    set_pacing();
   }
 
  private:
+  // Pacing at pacing_gain * cwnd over the last round's minimum RTT — the same filtered delay
+  // the window is judged on. The smoothed RTT would follow the host's stalls: one 4 ms sample
+  // lifts it by 0.5 ms and the pacer would then hold the sender to a fraction of the window
+  // for the next several round trips although no queue formed. Before the first round ends,
+  // the smoothed RTT.
+  void set_pacing() {
+    if (last_round_min_rtt_ == Duration::zero()) {
+      set_pacing_from_window(config_.pacing_gain);
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(last_round_min_rtt_).count();
+    state_.pacing_rate_bytes_per_sec = config_.pacing_gain * static_cast<double>(state_.cwnd_bytes) / seconds;
+  }
+
   // Judges the round that just ended on its minimum RTT and starts the next one.
   void end_round(Duration target, TimePoint now) {
     const Duration minimum = round_min_rtt_;
+    last_round_min_rtt_ = minimum;
     round_min_rtt_ = Duration::zero();
     round_samples_ = 0;
     round_start_ = now;
@@ -147,6 +162,7 @@ class LossTolerant final : public CongestionController {
   TimePoint round_start_{};
   Duration round_min_rtt_{0};  // smallest RTT sample of the current round; zero = none yet
   std::uint64_t round_samples_ = 0;
+  Duration last_round_min_rtt_{0};  // minimum RTT of the last completed round (pacing)
   TimePoint last_decrease_{};
   bool has_decreased_ = false;
 };

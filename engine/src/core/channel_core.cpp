@@ -61,6 +61,7 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
   apply_manifest(defaults_);
+  if (plan_) defaults_.mtu = plan_->mtu;  // the capabilities' path MTU (the plan took the manifest's into account)
   if (!self_.empty()) {
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
@@ -221,6 +222,7 @@ void ChannelCore::update(const Manifest& manifest) {
   if (merged.channel != defaults_.channel) throw std::invalid_argument("channel: the name cannot change");
   apply_manifest(merged);
   defaults_ = std::move(merged);
+  if (plan_) defaults_.mtu = plan_->mtu;
   for (auto& stream : streams_) configure_path_control(stream);
 }
 
@@ -273,8 +275,12 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   }
   if (defaults_.duplexity == Duplexity::receive_only)
     throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
-  Manifest effective = per_message.merged_over(defaults_);
-  if (plan_) effective.mtu = std::min(effective.mtu.value_or(plan_->mtu), plan_->mtu);  // capabilities' path MTU
+  // Most sends carry no per-message fields: then the defaults are the effective manifest, and
+  // the merge (a copy of every field, strings and member lists included) is skipped.
+  static const Manifest kNoOverrides{};
+  const bool overrides = !(per_message == kNoOverrides);
+  const Manifest merged = overrides ? per_message.merged_over(defaults_) : Manifest{};
+  const Manifest& effective = overrides ? merged : defaults_;
   const CompiledPipeline& pipeline = compiled(effective);
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
@@ -403,6 +409,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
     packet.pending = message.reliable_mask;
+    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
     std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
