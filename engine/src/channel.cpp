@@ -19,6 +19,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "core/channel_core.h"
 #include "core/pipeline.h"
@@ -26,6 +27,7 @@
 #include "tmc/fault_injector.h"
 #include "tmc/wire_format.h"
 #include "transport/fd_util.h"
+#include "transport/kernel_fanout.h"
 #include "transport/runtime_impl.h"
 #include "transport/send_coalescer.h"
 #include "transport/udp_socket.h"
@@ -81,8 +83,23 @@ struct Channel::Impl : core::ChannelCore::Output {
     controls.push_back(event);
   }
 
+  // flow_control: application threads wait here for sender memory (blocking send); every core
+  // call that may free some notifies. `flow_controlled` is fixed at construction.
+  bool flow_controlled = false;
+  bool asynchronous = false;  // synchronicity: asynchronous: a full send buffer refuses the send
+  std::condition_variable send_space;
+  // The application took these (sender id, first sequence) messages: their credit is released.
+  void consumed(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& taken) {
+    if (taken.empty()) return;
+    std::lock_guard lock(mutex);
+    const TimePoint now = Clock::now();
+    for (const auto& [sender, sequence] : taken) core->on_consumed(sender, sequence, now);
+    after_core();
+  }
+
   // After any core call, under `mutex`: send what it queued and re-arm the timer.
   void after_core() {
+    if (flow_controlled) send_space.notify_all();
     flush_socket();
     arm_timer();
   }
@@ -154,6 +171,44 @@ struct Channel::Impl : core::ChannelCore::Output {
   bool mtu_from_manifest = false;
   std::optional<int> probed_mtu;
 
+  // eBPF fan-out (capabilities: ebpf_fanout): attached on the application thread (the channel's
+  // network namespace) once every member address and neighbour entry is known. Under `mutex`.
+  std::unique_ptr<transport::KernelFanout> kernel_fanout;
+  bool kernel_fanout_final = false;  // attached, or refused for good (said once in the log)
+  void try_kernel_fanout() {
+    if (kernel_fanout_final || !core->wants_kernel_fanout()) return;
+    const auto members = core->group_member_addresses();
+    if (members.empty()) return;  // an address is not known yet: add_member() retries
+    auto attempt = transport::KernelFanout::attach(core->channel_id(), members);
+    if (attempt.refusal == transport::KernelFanout::Refusal::not_ready) {
+      // Neighbour entries appear once packets flowed: ask each member (PING), wait briefly.
+      for (const auto& member : members) {
+        if (!transport::neighbour_mac(member).empty()) continue;
+        core->send_control(TMC_CONTROL_PING, 0, member.to_string());
+      }
+      dropped_sends += socket->flush();
+      for (int wait = 0; wait < 20 && attempt.refusal == transport::KernelFanout::Refusal::not_ready; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        attempt = transport::KernelFanout::attach(core->channel_id(), members);
+      }
+    }
+    if (attempt.fanout) {
+      kernel_fanout = std::move(attempt.fanout);
+      kernel_fanout_final = true;
+      core->set_kernel_fanout(true, "tc egress program on " + kernel_fanout->interface_name());
+      SPDLOG_INFO("channel {:08x}: eBPF fan-out attached on {}", core->channel_id(), kernel_fanout->interface_name());
+      return;
+    }
+    core->set_kernel_fanout(false, attempt.why);
+    if (attempt.refusal == transport::KernelFanout::Refusal::not_ready) {
+      SPDLOG_DEBUG("channel {:08x}: eBPF fan-out not attached yet: {}", core->channel_id(), attempt.why);
+      return;
+    }
+    kernel_fanout_final = true;
+    SPDLOG_WARN("channel {:08x}: eBPF fan-out permitted by the capabilities but not usable here ({}); using "
+                "user-space fan-out", core->channel_id(), attempt.why);
+  }
+
   // ICMP port unreachable for a datagram sent to A reaches the control handler as a REFUSE
   // from A (sender id 0): nobody listens there, as a TCP RST to a SYN says.
   void receive_errors(transport::UdpSocket& from) {
@@ -220,17 +275,27 @@ struct Channel::Impl : core::ChannelCore::Output {
     if (message_handler) {
       auto handler = message_handler;
       queue_lock.unlock();
-      for (auto& message : messages) handler(std::move(message));
+      std::vector<std::pair<std::uint32_t, std::uint64_t>> taken;
+      for (auto& message : messages) {
+        if (flow_controlled) taken.emplace_back(message.sender_id, message.sequence);
+        handler(std::move(message));
+      }
       messages.clear();
+      consumed(taken);  // a handler has read its message once it returns
       return;
     }
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> dropped;
     for (auto& message : messages) {
-      if (queue.size() >= queue_limit) queue.pop_front();  // the application is not reading
+      if (queue.size() >= queue_limit) {  // the application is not reading
+        if (flow_controlled) dropped.emplace_back(queue.front().sender_id, queue.front().sequence);
+        queue.pop_front();
+      }
       queue.push_back(std::move(message));
     }
     messages.clear();
     queue_lock.unlock();
     queue_ready.notify_all();
+    consumed(dropped);
   }
 };
 
@@ -240,8 +305,14 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   impl.faults = options.faults;
   impl.queue_limit = options.receive_queue_limit;
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
+  config.now = Clock::now();
+  if (options.capabilities) config.capabilities = *options.capabilities;
+  else if (const char* path = std::getenv("TMC_CAPABILITIES"); path && *path) config.capabilities = load_capabilities_file(path);
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
-  impl.mtu_from_manifest = manifest.mtu.has_value();
+  // The manifest's mtu, or the operator's declared MTUs, win over probing the path.
+  impl.flow_controlled = impl.core->flow_controlled();
+  impl.asynchronous = manifest.synchronicity == Synchronicity::asynchronous;
+  impl.mtu_from_manifest = manifest.mtu.has_value() || config.capabilities.has_value();
   if (manifest.multicast) {
     for (const auto& member : manifest.multicast->members)
       if (member.name != options.self) impl.adopt_path_mtu(member.address);
@@ -277,6 +348,11 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
+  {
+    std::lock_guard lock(impl.mutex);
+    impl.try_kernel_fanout();
+    impl.after_core();  // arms the core's first timer (total order polls from the start)
+  }
   SPDLOG_DEBUG("channel {:08x} open on {}", impl.core->channel_id(), impl.socket->local_address().to_string());
 }
 
@@ -291,6 +367,17 @@ Channel::~Channel() {
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
   std::unique_lock lock(impl_->mutex);
+  if (impl_->flow_controlled) {
+    // Sender memory is bounded: a blocking send waits for space, an asynchronous one is refused.
+    while (!impl_->core->can_admit(payload.size())) {
+      if (impl_->asynchronous) {
+        auto state = std::make_shared<Completion::State>();
+        state->resolve(SendStatus::refused);
+        return Completion(state);
+      }
+      impl_->send_space.wait_for(lock, std::chrono::milliseconds(10));
+    }
+  }
   Completion completion = impl_->core->send(payload, per_message, Clock::now());
   const bool post = impl_->after_send();
   lock.unlock();
@@ -312,6 +399,8 @@ std::optional<Message> Channel::recv(Duration timeout) {
   if (impl_->queue.empty()) return std::nullopt;
   Message message = std::move(impl_->queue.front());
   impl_->queue.pop_front();
+  lock.unlock();
+  if (impl_->flow_controlled) impl_->consumed({{message.sender_id, message.sequence}});
   return message;
 }
 
@@ -368,6 +457,14 @@ void Channel::add_member(const Member& member) {
   std::lock_guard lock(impl_->mutex);
   impl_->core->add_member(member);
   impl_->adopt_path_mtu(member.address);
+  impl_->try_kernel_fanout();
+  impl_->after_core();
+}
+
+void Channel::set_application_queue_bytes(std::uint64_t bytes) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->core->set_application_queue_bytes(bytes, Clock::now());
+  impl_->after_core();
 }
 
 Stats Channel::stats() const {
@@ -401,13 +498,14 @@ void Channel::close() {
   impl_->queue_ready.notify_all();
 }
 
-std::string describe_plan(const Manifest& manifest) {
+std::string describe_plan(const Manifest& manifest, const Capabilities* capabilities, const std::string& self) {
   struct NullOutput : core::ChannelCore::Output {
     void transmit(const SocketAddress&, std::span<const std::byte>) override {}
     void deliver(Message&&) override {}
   } output;
-  std::string self;
-  core::ChannelCore core({manifest, self, 0, 1}, output);
+  core::ChannelCore::Config config{manifest, self, 0, 1};
+  if (capabilities) config.capabilities = *capabilities;
+  core::ChannelCore core(config, output);
   return core.plan();
 }
 

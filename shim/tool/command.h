@@ -20,13 +20,15 @@ bool wants_help(std::span<char*> args);
 int run_run(std::span<char*> args);
 int run_policy_check(std::span<char*> args);
 int run_stats(std::span<char*> args);
+int run_plan(std::span<char*> args);
 
 extern const std::string_view kRunUsage;
 extern const std::string_view kPolicyCheckUsage;
 extern const std::string_view kStatsUsage;
+extern const std::string_view kPlanUsage;
 
 // Exit statuses shared by subcommands.
 constexpr int kExitUsage = 2;
-constexpr int kExitConfig = 78;  // EX_CONFIG: malformed policy (the shim uses the same status)
+constexpr int kExitConfig = 78;  // EX_CONFIG: malformed policy / manifest (the shim uses the same status)
 
 }  // namespace tmc::tool

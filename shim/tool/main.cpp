@@ -14,6 +14,7 @@ const Command kCommands[] = {
     {"run", "run a program with its sockets on TMC channels (LD_PRELOAD shim)", kRunUsage, run_run},
     {"policy check", "validate a policy file; prints file:line:col errors", kPolicyCheckUsage, run_policy_check},
     {"stats", "live per-channel counters of a shimmed process (text or Prometheus)", kStatsUsage, run_stats},
+    {"plan", "print the pipeline a manifest compiles to against a capabilities file, and why", kPlanUsage, run_plan},
 };
 
 void print_overview(std::FILE* out) {

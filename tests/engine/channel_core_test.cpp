@@ -297,8 +297,6 @@ TEST(ChannelCore, TargetsSubsetAndFraction) {
 
 TEST(ChannelCore, UnsupportedFeaturesFailClearly) {
   SimNetwork network;
-  EXPECT_THROW(network.add_node(SimNetwork::group_manifest(2, {.ordering = Ordering::total}), "n0", 1),
-               std::invalid_argument);
   const Manifest manifest = SimNetwork::group_manifest(2);
   auto& sender = network.add_node(manifest, "n0", 1);
   EXPECT_THROW(sender.core->send(make_payload(1), {.targets = Targets{.kind = Targets::Kind::subset, .names = {"nobody"}}},

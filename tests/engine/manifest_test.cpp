@@ -91,6 +91,7 @@ TEST(ManifestMerge, EachFieldIndividually) {
   full_override.synchronicity = Synchronicity::asynchronous;
   full_override.duplexity = Duplexity::receive_only;
   full_override.deadline = 1s;
+  full_override.sequencer = "z";
   EXPECT_EQ(full_override.merged_over(defaults), full_override);
 
 #define TMC_CHECK_FIELD(field)                                    \
@@ -114,6 +115,7 @@ TEST(ManifestMerge, EachFieldIndividually) {
   TMC_CHECK_FIELD(synchronicity)
   TMC_CHECK_FIELD(duplexity)
   TMC_CHECK_FIELD(deadline)
+  TMC_CHECK_FIELD(sequencer)
 #undef TMC_CHECK_FIELD
 }
 

@@ -39,7 +39,7 @@ pacing: {rate: 100Mbit, burst: 64KiB}
 flow_control: {window: 4MiB}
 congestion_control: {module: libfoo.so, name: foo, params: {beta: 0.7, gain: "2"}}
 synchronicity: asynchronous
-duplexity: send-only
+duplexity: half
 deadline: 1.5ms
 )";
 
@@ -83,7 +83,7 @@ TEST(ManifestYaml, FullManifestReadsEveryFeature) {
   EXPECT_EQ(m.congestion_control->algorithm, "foo");
   EXPECT_EQ(m.congestion_control->params, (std::map<std::string, std::string>{{"beta", "0.7"}, {"gain", "2"}}));
   EXPECT_EQ(m.synchronicity, Synchronicity::asynchronous);
-  EXPECT_EQ(m.duplexity, Duplexity::send_only);
+  EXPECT_EQ(m.duplexity, Duplexity::half);  // send-only would refuse reliability (channel_duplexity_test)
   EXPECT_EQ(m.deadline, 1500us);
 }
 
@@ -153,6 +153,13 @@ TEST(ManifestYaml, EnumeratedFeatures) {
   EXPECT_EQ(round_trip("synchronicity: blocking").synchronicity, Synchronicity::blocking);
   EXPECT_EQ(round_trip("synchronicity: asynchronous").synchronicity, Synchronicity::asynchronous);
   EXPECT_EQ(round_trip("duplexity: full").duplexity, Duplexity::full);
+  EXPECT_EQ(round_trip("multicast: {members: [{name: a, address: \"10.0.0.1:1\"}, {name: b, address: \"10.0.0.2:1\"}]}\nordering: total\nsequencer: b\n").sequencer, "b");
+  try {
+    parse_manifest("multicast: {members: [{name: a, address: \"10.0.0.1:1\"}]}\nsequencer: zed\n", "s.yaml");
+    ADD_FAILURE() << "an unknown sequencer must fail";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(std::string(error.what()), "s.yaml:2:12: sequencer: unknown member 'zed'; members: a");
+  }
   EXPECT_EQ(round_trip("duplexity: half").duplexity, Duplexity::half);
   EXPECT_EQ(round_trip("duplexity: send-only").duplexity, Duplexity::send_only);
   EXPECT_EQ(round_trip("duplexity: receive-only").duplexity, Duplexity::receive_only);

@@ -107,8 +107,15 @@ TEST(Pipeline, OrderingFlags) {
   }
 }
 
-TEST(Pipeline, TotalOrderIsRejectedNamingTheFeature) {
-  expect_invalid(Manifest{.ordering = Ordering::total}, {"ordering"});
+TEST(Pipeline, TotalOrderFlagsAndTargets) {
+  const CompiledPipeline p = compile_pipeline(Manifest{.ordering = Ordering::total});
+  EXPECT_EQ(p.ordering, Ordering::total);
+  EXPECT_EQ(p.flags, TMC_FLAG_TOTAL_ORDER);
+  // Every member must see every total-order message: a subset or fraction is refused.
+  expect_invalid(Manifest{.targets = Targets{.kind = Targets::Kind::subset, .names = {"a"}}, .ordering = Ordering::total},
+                 {"ordering", "targets"});
+  expect_invalid(Manifest{.targets = Targets{.kind = Targets::Kind::fraction, .fraction = 0.5}, .ordering = Ordering::total},
+                 {"ordering", "targets"});
 }
 
 TEST(Pipeline, ReliabilityFlags) {

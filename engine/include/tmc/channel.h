@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "tmc/capabilities.h"
 #include "tmc/manifest.h"
 
 namespace tmc {
@@ -38,6 +39,7 @@ enum class SendStatus {
   expired,    // the per-message deadline passed first
   failed,     // the target cannot be met any more (too many members down)
   closed,     // the channel closed first
+  refused,    // flow_control with synchronicity: asynchronous: sender memory is full, not sent
 };
 const char* to_string(SendStatus);
 
@@ -64,9 +66,14 @@ struct Message {
   std::uint32_t sender_id = 0;
   sockaddr_storage source{};  // UDP address the message came from
   std::uint64_t sequence = 0; // sequence of its first fragment in the sender's stream
+  // ordering: total only: the message's place in the group order (every member delivers the
+  // same message at the same place, its own messages included); unset otherwise.
+  std::optional<std::uint64_t> group_sequence;
 };
 
 // Gap notification (ordering: total without reliability; fifo streams that skipped messages).
+// sender_id 0 (no sender has it): a total-order gap, reported once per member: the group
+// sequences [first, first + count) will never be delivered here (NOPaxos OUM drop notification).
 struct Gap {
   std::uint32_t sender_id = 0;
   std::uint64_t first = 0;  // first missing sequence
@@ -85,6 +92,17 @@ struct Stats {
   std::uint64_t abandoned = 0;           // given up (member down, deadline, unreliable gap)
   std::uint64_t acks_sent = 0, acks_received = 0;
   double loss_ratio = 0;                  // retransmissions / data packets sent
+  // ordering: total: the current sequencer and view, and how often it changed (each change is
+  // also logged as a warning: the old sequencer was suspected after no stamp or heartbeat).
+  std::string sequencer;
+  std::uint32_t sequencer_view = 0;
+  std::uint64_t sequencer_changes = 0;
+  std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
+  // flow_control: payload bytes held in sender memory (admitted, not yet acked or sent), its
+  // peak, how often credit stopped a stream, and packets dropped for arriving beyond credit.
+  std::uint64_t send_buffer_bytes = 0, send_buffer_peak_bytes = 0;
+  std::uint64_t credit_stalls = 0, credit_violations = 0;
+  std::uint64_t simplex_dropped = 0;  // duplexity send-only: DATA that arrived anyway, dropped
   std::uint64_t timeouts = 0;             // retransmission timer expiries (per member, RFC 6298 5.4)
   // Congestion control, summed over the send streams: current windows and reductions.
   std::uint64_t congestion_window_bytes = 0, congestion_events = 0;
@@ -100,6 +118,11 @@ struct ChannelOptions {
   std::shared_ptr<Runtime> runtime;  // nullptr = the process-wide default runtime
   std::shared_ptr<FaultInjector> faults;  // optional: drop/duplicate/reorder/corrupt on receive
   std::size_t receive_queue_limit = 65536;  // messages held for recv(); beyond, oldest unreliable dropped
+  // The network operator's capabilities file (tmc/capabilities.h), which the manifest is
+  // compiled against: checksum offload, IP multicast / eBPF fan-out / user-space fan-out, MTU,
+  // sequencer. nullptr = the file named by $TMC_CAPABILITIES when set (a malformed file throws
+  // tmc::ConfigError with FILE:LINE:COL), else none: the manifest is used as written.
+  std::shared_ptr<const Capabilities> capabilities;
 };
 
 class Channel {
@@ -110,6 +133,9 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
 
   // Sends to the targets. `per_message` overrides the channel defaults for this message only.
+  // With flow_control the sender's memory is bounded by the window: a blocking channel
+  // (synchronicity: blocking, the default) waits here for space; an asynchronous one returns a
+  // Completion already `refused`.
   Completion send(std::span<const std::byte> payload, const Manifest& per_message = {});
   Completion send(std::string_view payload, const Manifest& per_message = {});
 
@@ -119,6 +145,11 @@ class Channel {
   // Asynchronous receive: from now on messages go to `handler` instead of the recv() queue.
   void on_message(std::function<void(Message)> handler);
   void on_gap(std::function<void(const Gap&)> handler);
+
+  // Application hint (flow_control): bytes the application still holds after recv(), e.g. in its
+  // own queue. Credit granted to senders shrinks by it, so they slow down before this endpoint
+  // buffers more than the window in total. No effect without flow_control.
+  void set_application_queue_bytes(std::uint64_t bytes);
 
   // Changes the channel defaults for later messages (seed listing 1).
   void update(const Manifest& manifest);
@@ -141,7 +172,9 @@ class Channel {
                                      std::uint32_t sender_id, const sockaddr_storage& source)> handler);
 
   Stats stats() const;
-  std::string plan() const;          // the primitive pipeline the manifest compiled to
+  // The transport plan (one "feature: implementation -- reason" line per decision, against the
+  // capabilities) and the primitive pipeline the manifest compiled to.
+  std::string plan() const;
   Manifest manifest() const;         // current channel defaults
   std::uint16_t local_port() const;  // bound UDP port
   std::uint32_t channel_id() const;
@@ -153,8 +186,11 @@ class Channel {
   std::unique_ptr<Impl> impl_;
 };
 
-// The pipeline a manifest compiles to, as Channel::plan() prints it (for `tmc plan`).
-std::string describe_plan(const Manifest& manifest);
+// The plan a manifest compiles to, as Channel::plan() prints it, for the endpoint `self` (a
+// member name or "") against `capabilities` (nullptr: none) — for `tmc plan`. No socket is opened
+// and no BPF program loaded: an eBPF fan-out shows as chosen, not attached.
+std::string describe_plan(const Manifest& manifest, const Capabilities* capabilities = nullptr,
+                          const std::string& self = "");
 
 // The thread that runs channels' I/O and timers. One default instance is created lazily;
 // the shim makes its own (and re-creates it after fork).

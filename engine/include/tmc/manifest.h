@@ -104,6 +104,9 @@ struct Manifest {
   std::optional<Synchronicity> synchronicity;
   std::optional<Duplexity> duplexity;
   std::optional<Duration> deadline;  // per message: forget an unacked message after this
+  // ordering: total: the member that sequences view 0 (then the others by name on failover).
+  // Unset: the capabilities file's sequencer, else the lowest-named member.
+  std::optional<std::string> sequencer;
 
   // Fields set here win; unset ones come from `defaults`.
   Manifest merged_over(const Manifest& defaults) const;

@@ -83,6 +83,10 @@ TransportPlan plan_transport(const Manifest& manifest, const Capabilities& capab
     if (manifest.flow_control)
       throw std::invalid_argument(std::string("duplexity: ") + name +
                                   " has no return path, so flow_control (receiver credit) is impossible; use full or half");
+    if (manifest.ordering == Ordering::total)
+      throw std::invalid_argument(std::string("duplexity: ") + name +
+                                  " has no return path, so ordering: total (messages to the sequencer, stamp requests) "
+                                  "is impossible; use full or half");
     if (manifest.congestion_control && manifest.congestion_control->algorithm != "none")
       throw std::invalid_argument(std::string("duplexity: ") + name +
                                   " has no return path, so congestion_control needs 'none' (no acks to learn from)");
@@ -182,13 +186,20 @@ TransportPlan plan_transport(const Manifest& manifest, const Capabilities& capab
     if (manifest.multicast)
       for (const auto& member : manifest.multicast->members) members.push_back(member.name);
     std::sort(members.begin(), members.end());
-    if (!capabilities.sequencer.empty()) plan.sequencer_candidates.push_back(capabilities.sequencer);
-    for (const auto& member : members)
-      if (member != capabilities.sequencer) plan.sequencer_candidates.push_back(member);
+    // Preference: the manifest's sequencer, the capabilities file's, then the members by name.
+    auto add_candidate = [&](const std::string& name) {
+      if (!name.empty() && std::find(plan.sequencer_candidates.begin(), plan.sequencer_candidates.end(), name) ==
+                               plan.sequencer_candidates.end())
+        plan.sequencer_candidates.push_back(name);
+    };
+    add_candidate(manifest.sequencer.value_or(""));
+    add_candidate(capabilities.sequencer);
+    for (const auto& member : members) add_candidate(member);
     if (plan.sequencer_candidates.empty())
       throw std::invalid_argument("ordering: total needs multicast members or a sequencer in the capabilities file");
     const bool unreliable = !manifest.reliability || manifest.reliability->kind == Reliability::Kind::none;
-    std::string reason = capabilities.sequencer.empty()
+    std::string reason = manifest.sequencer ? "sequencer named by the manifest"
+                         : capabilities.sequencer.empty()
                              ? "no sequencer declared in " + from + ": the lowest-named member"
                              : "sequencer declared in " + from;
     reason += "; failover order " + join(plan.sequencer_candidates) +

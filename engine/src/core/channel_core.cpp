@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/logging.h"
+#include "flow_control/credit.h"
 #include "modules/module_manager.h"
 #include "tmc/wire_format.h"
 
@@ -21,6 +22,14 @@ constexpr std::size_t kMaxMembers = 64;     // pending-ack masks are 64 bits
 // ack-requesting packets (cf. RFC 9000 13.2.2, which acks every second packet; batching makes
 // a larger step affordable) or at once when a packet arrives out of order or twice.
 constexpr std::uint32_t kAckEveryPackets = 8;
+// ordering: total over a real network. The component defaults (docs/transport.md) suit a
+// dedicated host; a channel's runtime thread shares cores with the application and may be
+// descheduled for milliseconds, so suspicion and gap timeouts are an order of magnitude longer:
+// a spurious view change is safe but costs a pause.
+constexpr Duration kTotalOrderPoll = std::chrono::microseconds(250);
+constexpr Duration kSequencerTimeout = std::chrono::milliseconds(50);
+constexpr Duration kViewChangeTimeout = std::chrono::milliseconds(100);
+constexpr Duration kGapHoldTimeout = std::chrono::milliseconds(10);
 
 RttEstimator::Bounds bounds_of(const Reliability& r) { return {r.min_rto, r.max_rto, r.initial_rto}; }
 
@@ -44,11 +53,61 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
   channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
   sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
   do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);
+  now_ = config.now;
+  capabilities_ = config.capabilities;
+  if (!self_.empty() && defaults_.multicast) {
+    const auto& listed = defaults_.multicast->members;
+    const bool known = std::any_of(listed.begin(), listed.end(), [&](const Member& m) { return m.name == self_; });
+    if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
+  }
   apply_manifest(defaults_);
+  if (plan_) defaults_.mtu = plan_->mtu;  // the capabilities' path MTU (the plan took the manifest's into account)
   if (!self_.empty()) {
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
+}
+
+void ChannelCore::ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout) {
+  if (group_stream_ >= 0) {
+    const Stream& current = streams_[group_stream_];
+    if (current.destination == destination && current.user_space_fanout == user_space_fanout) return;
+  }
+  std::vector<int> receivers;
+  for (std::size_t i = 0; i < members_.size(); ++i)
+    if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
+  Stream stream = make_stream(kGroupStream, receivers, destination);
+  stream.user_space_fanout = user_space_fanout;
+  if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
+  else {
+    streams_.push_back(std::move(stream));
+    group_stream_ = static_cast<int>(streams_.size() - 1);
+  }
+}
+
+void ChannelCore::configure_total_order(const Manifest& manifest) {
+  if (manifest.ordering != Ordering::total || self_.empty()) {
+    total_.reset();
+    return;
+  }
+  const bool reliable = manifest.reliability && manifest.reliability->kind != Reliability::Kind::none;
+  if (total_) return;  // the group and its view outlive updates of other features
+  TotalOrderConfig config;
+  config.self = self_;
+  for (const auto& member : members_) config.participants.push_back(member.name);
+  config.sequencer_candidates = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_).sequencer_candidates;
+  for (const auto& candidate : config.sequencer_candidates)
+    if (std::find(config.participants.begin(), config.participants.end(), candidate) == config.participants.end())
+      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
+                                  "' of the capabilities file is not a member; a dedicated sequencer process is "
+                                  "not supported by tmc::Channel yet");
+  config.reliable = reliable;
+  config.sequencer_timeout = kSequencerTimeout;
+  config.view_change_timeout = kViewChangeTimeout;
+  config.hold_timeout = kGapHoldTimeout;
+  total_ = std::make_unique<TotalOrderMember>(config, now_);
+  SPDLOG_DEBUG("channel {:08x}: total order, sequencer {}", channel_id_, total_->sequencer());
+  arm_timer(now_ + kTotalOrderPoll);
 }
 
 std::uint64_t ChannelCore::random_sequence_start() {
@@ -72,7 +131,19 @@ int ChannelCore::add_member_state(const Member& member) {
 }
 
 void ChannelCore::apply_manifest(const Manifest& manifest) {
-  compile_pipeline(manifest);  // validates; throws for what cannot be realised
+  // The transport plan validates what needs the whole channel (duplexity against reliability,
+  // flow control, congestion control); with a capabilities file it also decides checksums,
+  // fan-out and MTU. Then the pipeline validates the rest; both throw for what cannot be realised.
+  TransportPlan plan = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_);
+  // Flow control is fixed when the channel opens (streams get their credit when created).
+  if (!flow_control_ && manifest.flow_control && streams_.empty()) {
+    flow_control_ = manifest.flow_control;
+    credit_config_.window_bytes = manifest.flow_control->window_bytes;
+    credit_config_.max_packet_payload_bytes = compile_pipeline(manifest).max_payload;
+  }
+  if (capabilities_) plan_ = std::move(plan);
+  nic_checksum_ = plan_ && plan_->nic_checksum;
+  sequence_flags_ = compile_pipeline(manifest, nic_checksum_).checksum ? TMC_FLAG_CHECKSUM : 0;
   if (manifest.multicast) {
     std::set<std::string> names;
     for (const auto& member : manifest.multicast->members) {
@@ -80,24 +151,23 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
       if (!names.insert(member.name).second) throw std::invalid_argument("multicast: duplicate member '" + member.name + "'");
     }
     for (const auto& member : manifest.multicast->members) add_member(member);
+    std::optional<SocketAddress> group;
     if (!manifest.multicast->group.empty()) {
-      auto group = SocketAddress::parse(manifest.multicast->group);
+      group = SocketAddress::parse(manifest.multicast->group);
       if (!group || !group->is_multicast())
         throw std::invalid_argument("multicast: group '" + manifest.multicast->group + "' is not an IP multicast address");
-      if (!group_address_ || *group_address_ != *group) {
-        group_address_ = group;
-        std::vector<int> receivers;
-        for (std::size_t i = 0; i < members_.size(); ++i)
-          if (members_[i].name != self_) receivers.push_back(static_cast<int>(i));
-        Stream stream = make_stream(kGroupStream, receivers, group);
-        if (group_stream_ >= 0) streams_[group_stream_] = std::move(stream);
-        else {
-          streams_.push_back(std::move(stream));
-          group_stream_ = static_cast<int>(streams_.size() - 1);
-        }
-      }
+    }
+    // Without a capabilities file a named group is used as is; with one, only where the plan
+    // found IP multicast on every member host.
+    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf;
+    if (group && (!plan_ || plan_->fanout == Fanout::ip_multicast)) {
+      ensure_group_stream(group, false);
+      group_address_ = group;
+    } else if (kernel_fanout_wanted_ || manifest.ordering == Ordering::total) {
+      ensure_group_stream(std::nullopt, !kernel_fanout_active_);
     }
   }
+  configure_total_order(manifest);
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
@@ -105,7 +175,14 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
 
 ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> receivers,
                                              std::optional<SocketAddress> destination) {
-  Stream stream{SendStream(id, std::move(receivers), random_sequence_start()), std::move(destination), {}};
+  const std::uint64_t start = random_sequence_start();
+  std::unique_ptr<CreditSender> credit;
+  if (flow_control_) {
+    credit = std::make_unique<CreditSender>(credit_config_, epoch_);
+    for (int receiver : receivers) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
+  }
+  Stream stream{SendStream(id, std::move(receivers), start), std::move(destination), {}};
+  stream.credit = std::move(credit);
   configure_path_control(stream);
   return stream;
 }
@@ -145,6 +222,7 @@ void ChannelCore::update(const Manifest& manifest) {
   if (merged.channel != defaults_.channel) throw std::invalid_argument("channel: the name cannot change");
   apply_manifest(merged);
   defaults_ = std::move(merged);
+  if (plan_) defaults_.mtu = plan_->mtu;
   for (auto& stream : streams_) configure_path_control(stream);
 }
 
@@ -152,7 +230,7 @@ const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
   for (const auto& [manifest, pipeline] : pipeline_cache_)
     if (manifest == effective) return pipeline;
   if (pipeline_cache_.size() >= 16) pipeline_cache_.erase(pipeline_cache_.begin());
-  pipeline_cache_.emplace_back(effective, compile_pipeline(effective));
+  pipeline_cache_.emplace_back(effective, compile_pipeline(effective, nic_checksum_));
   return pipeline_cache_.back().second;
 }
 
@@ -195,6 +273,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
+  if (defaults_.duplexity == Duplexity::receive_only)
+    throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
   // Most sends carry no per-message fields: then the defaults are the effective manifest, and
   // the merge (a copy of every field, strings and member lists included) is skipped.
   static const Manifest kNoOverrides{};
@@ -243,7 +323,14 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   stats_.bytes_sent += payload.size();
   auto shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
 
+  if (flow_control_) {
+    // Sender memory: held until every backlog sent it and its completion resolved.
+    buffered_bytes_ += payload.size();
+    stats_.send_buffer_peak_bytes = std::max(stats_.send_buffer_peak_bytes, buffered_bytes_);
+    held_[message_id] = HeldMessage{payload.size(), 0, false};
+  }
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
+    if (flow_control_) ++held_[message_id].backlogs;
     stream.backlog.push_back(Outgoing{message_id, shared_payload, pipeline.flags, mask, fragments});
     pump(stream, now);
   };
@@ -251,6 +338,9 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   std::sort(sorted.begin(), sorted.end());
   std::vector<int> everyone;
   if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  if (pipeline.ordering == Ordering::total && (!total_ || group_stream_ < 0 || sorted != everyone))
+    throw std::invalid_argument(
+        "ordering: total needs the channel's ordering to be total and ChannelOptions::self to be a member");
   if (group_stream_ >= 0 && sorted == everyone && !sorted.empty()) {
     Stream& group = streams_[group_stream_];
     std::uint64_t mask = 0;
@@ -259,6 +349,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     enqueue(group, mask);
   } else {
     for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
+  }
+  if (flow_control_) {
+    if (held_[message_id].backlogs == 0) release_held(message_id, false, true);
+    completion.on_complete([this, message_id](SendStatus) { release_held(message_id, true, false); });
   }
   return completion;
 }
@@ -272,7 +366,19 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     const std::optional<SocketAddress>& destination =
         stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
     const std::uint64_t sequence = stream.window.next_sequence();
-    if (message.next_fragment == 0) message.first_sequence = sequence;
+    if (stream.credit && !stream.credit->can_send(sequence)) {
+      ++stats_.credit_stalls;
+      arm_timer(now + credit_config_.blocked_probe_interval);  // BLOCKED probes from on_timer
+      return;
+    }
+    if (message.next_fragment == 0) {
+      message.first_sequence = sequence;
+      // Total order: the member's own message waits for its stamp like everyone else's copy.
+      if ((message.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
+        total_->on_data({sender_id_, epoch_, sequence}, *message.payload, now);
+        drain_total_order(now);
+      }
+    }
     const std::size_t length = message.payload->size();
     const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
     const std::size_t offset = std::size_t(size) * message.next_fragment;
@@ -308,8 +414,16 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
     buffer.resize(bytes);
-    if (destination) output_.transmit(*destination, buffer);
-    ++stats_.packets_sent;
+    if (stream.user_space_fanout) {
+      for (int receiver : stream.window.receivers())
+        if (members_[receiver].address) {
+          output_.transmit(*members_[receiver].address, buffer);
+          ++stats_.packets_sent;
+        }
+    } else {
+      if (destination) output_.transmit(*destination, buffer);
+      ++stats_.packets_sent;
+    }
     stream.pacer->on_sent(bytes, now);
     if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
 
@@ -324,7 +438,11 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       }
     }
     stream.window.record(std::move(packet));
-    if (++message.next_fragment == message.fragment_count) stream.backlog.pop_front();
+    if (++message.next_fragment == message.fragment_count) {
+      const std::uint64_t done = message.message_id;
+      stream.backlog.pop_front();
+      if (flow_control_) release_held(done, false, true);
+    }
   }
 }
 
@@ -350,11 +468,19 @@ void ChannelCore::on_datagram(std::span<const std::byte> datagram, const SocketA
     case wire::PacketType::control:
       output_.control(packet.control.subtype, packet.control.argument, packet.common.sender_id, source);
       break;
+    case wire::PacketType::sequence: handle_sequence(datagram, packet, source, now); break;
+    case wire::PacketType::credit: handle_credit(datagram, packet, source, now); break;
     default: ++stats_.malformed_dropped; break;
   }
 }
 
 void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now) {
+  const Duplexity duplexity = defaults_.duplexity.value_or(Duplexity::full);
+  if (duplexity == Duplexity::send_only) {  // publish-only: nothing is received
+    ++stats_.simplex_dropped;
+    return;
+  }
+  const bool return_path = duplexity != Duplexity::receive_only;  // subscribe-only: never an ack
   const auto& data = packet.data;
   const std::uint16_t flags = packet.common.flags;
   const auto key = std::make_pair(packet.common.sender_id, packet.common.stream);
@@ -364,9 +490,20 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
     it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence)).first;
   }
   InboundStream& stream = it->second;
+  if (flow_control_) {
+    if (!stream.credit) {
+      stream.credit = std::make_unique<CreditReceiver>(credit_config_, packet.common.epoch, data.forward_sequence);
+      stream.credit->set_application_queue_bytes(application_queue_bytes_);
+    }
+    if (!stream.credit->on_packet(data.sequence)) {  // beyond the credit granted: the sender misbehaves
+      ++stats_.credit_violations;
+      ++stats_.malformed_dropped;
+      return;
+    }
+  }
   stream.reply_to = source;
   stream.checksummed = flags & TMC_FLAG_CHECKSUM;
-  if (flags & TMC_FLAG_ACK_REQUESTED) {
+  if ((flags & TMC_FLAG_ACK_REQUESTED) && return_path) {
     if (!stream.ack_pending) {
       stream.ack_pending = true;
       stream.oldest_unacked = now;
@@ -378,10 +515,11 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   const auto gaps = stream.tracker.on_forward(data.forward_sequence);
   for (const auto& gap : gaps) {
     stats_.abandoned += gap.count;
-    output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
+    // Total order reports its gaps in group sequences (TotalOrderMember), not per stream.
+    if (!(flags & TMC_FLAG_TOTAL_ORDER)) output_.gap(Gap{packet.common.sender_id, gap.first, gap.count});
   }
   const auto arrival = stream.tracker.on_packet(data.sequence);
-  if (flags & TMC_FLAG_ACK_REQUESTED) {
+  if ((flags & TMC_FLAG_ACK_REQUESTED) && return_path) {
     const bool in_order = arrival == ReceiveTracker::Arrival::fresh && data.sequence + 1 == stream.tracker.cumulative();
     if (!in_order || ++stream.unacked >= kAckEveryPackets) send_ack(stream, key.first, key.second, now);
   }
@@ -412,15 +550,27 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   const std::uint64_t stale_before = stream.order.stale_dropped();
   stream.order.on_cumulative(stream.tracker.cumulative(), ready);
   stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
-  deliver_all(packet.common.sender_id, source, ready);
+  if (stream.credit) {
+    for (const auto& message : ready)
+      if (!(message.flags & TMC_FLAG_TOTAL_ORDER)) ++stream.unconsumed[message.first_sequence];
+    grant_credit(stream, key.second, now);
+  }
+  deliver_all(packet.common.sender_id, packet.common.epoch, source, ready);
 }
 
-void ChannelCore::deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
+void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
   if (messages.empty()) return;
   std::string name;
   for (const auto& member : members_)
     if (member.sender_id == sender_id) name = member.name;
+  bool total_order_input = false;
   for (auto& complete : messages) {
+    if ((complete.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
+      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then).
+      total_->on_data({sender_id, epoch, complete.first_sequence}, std::move(complete.payload), now_);
+      total_order_input = true;
+      continue;
+    }
     Message message;
     message.payload = std::move(complete.payload);
     message.sender = name;
@@ -431,6 +581,73 @@ void ChannelCore::deliver_all(std::uint32_t sender_id, const SocketAddress& sour
     stats_.bytes_delivered += message.payload.size();
     output_.deliver(std::move(message));
   }
+  if (total_order_input) drain_total_order(now_);
+}
+
+void ChannelCore::handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                                  const SocketAddress& source, TimePoint now) {
+  const auto message = decode_sequence(datagram);
+  const int member = member_by_sender(packet.common.sender_id, source);
+  if (!message || member < 0 || !total_) {
+    ++stats_.malformed_dropped;
+    return;
+  }
+  total_->on_sequence(members_[member].name, *message, now);
+  drain_total_order(now);
+}
+
+void ChannelCore::transmit_sequence(const std::string& destination, const SequenceMessage& message) {
+  std::byte type_part[TMC_SEQ_HEADER_SIZE + TMC_SEQ_STAMP_SIZE * TMC_SEQ_MAX_STAMPS];
+  const std::size_t size = encode_sequence(message, type_part);
+  if (size == 0) return;
+  wire::CommonHeader common;
+  common.type = wire::PacketType::sequence;
+  common.flags = sequence_flags_;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = kMemberStream;  // sent to each member itself: the kernel fan-out leaves stream 0 alone
+  std::byte packet[sizeof type_part];
+  const std::size_t bytes = wire::encode_raw(packet, common, std::span(type_part).subspan(TMC_COMMON_HEADER_SIZE, size - TMC_COMMON_HEADER_SIZE), {});
+  for (const auto& member : members_) {
+    if (member.name == self_ || !member.address) continue;
+    if (!destination.empty() && member.name != destination) continue;
+    output_.transmit(*member.address, std::span(packet, bytes));
+    ++stats_.packets_sent;
+  }
+}
+
+void ChannelCore::drain_total_order(TimePoint now) {
+  for (const auto& outgoing : total_->take_outgoing()) transmit_sequence(outgoing.destination, outgoing.message);
+  for (auto& delivery : total_->take_deliveries()) {
+    Message message;
+    message.payload = std::move(delivery.payload);
+    message.sender_id = delivery.id.sender_id;
+    for (const auto& member : members_)
+      if (member.sender_id == delivery.id.sender_id) {
+        message.sender = member.name;
+        if (member.address) std::memcpy(&message.source, &member.address->storage, sizeof message.source);
+      }
+    message.sequence = delivery.id.sender_sequence;
+    message.group_sequence = delivery.group_sequence;
+    ++stats_.messages_delivered;
+    stats_.bytes_delivered += message.payload.size();
+    output_.deliver(std::move(message));
+  }
+  for (const auto& gap : total_->take_gaps()) {
+    ++stats_.total_order_gaps;
+    stats_.total_order_gap_messages += gap.count;
+    stats_.abandoned += gap.count;
+    output_.gap(Gap{0, gap.first_group_sequence, gap.count});
+  }
+  for (const auto& change : total_->take_sequencer_changes()) {
+    ++stats_.sequencer_changes;
+    SPDLOG_WARN("channel {:08x}: total order: sequencer {} suspected (no stamp or heartbeat for {} ms); view {} -> {}, "
+                "sequencer {}", channel_id_, change.suspected,
+                std::chrono::duration_cast<std::chrono::milliseconds>(kSequencerTimeout).count(), change.old_view,
+                change.new_view, change.sequencer);
+  }
+  (void)now;
 }
 
 void ChannelCore::end_of_batch(TimePoint now) {
@@ -600,11 +817,28 @@ void ChannelCore::on_timer(TimePoint now) {
     else arm_timer(members_[member].last_progress + member_timeout);
   }
   for (auto& stream : streams_) {
+    // Out of credit for a while: BLOCKED probes, so a lost grant cannot deadlock.
+    if (stream.credit && !stream.backlog.empty() && !stream.credit->can_send(stream.window.next_sequence())) {
+      for (const auto& [receiver, probe] : stream.credit->poll(stream.window.next_sequence(), now))
+        if (members_[receiver].address) transmit_credit(*members_[receiver].address, stream.window.id(), probe);
+      arm_timer(now + credit_config_.blocked_probe_interval);
+    }
+  }
+  for (auto& stream : streams_) {
     if (!stream.backlog.empty()) pump(stream, now);  // pacing delay over, or window reopened
     auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
     arm_timer(stream.window.next_timeout(rto));
   }
   arm_timer(quorum_.next_deadline());
+  if (total_ && !closed_) {
+    // A poll that comes much later than asked means this thread was not running: excuse it.
+    if (last_total_poll_ != TimePoint{} && now - last_total_poll_ > kSequencerTimeout / 5)
+      total_->excuse_pause(now - last_total_poll_ - kTotalOrderPoll);
+    last_total_poll_ = now;
+    total_->poll(now);
+    drain_total_order(now);
+    arm_timer(now + kTotalOrderPoll);
+  }
 }
 
 void ChannelCore::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& member_or_address) {
@@ -626,6 +860,8 @@ void ChannelCore::close() {
   closed_ = true;
   quorum_.resolve_all(SendStatus::closed);
   for (auto& stream : streams_) stream.backlog.clear();
+  held_.clear();
+  buffered_bytes_ = 0;
 }
 
 std::size_t ChannelCore::backlog_messages() const {
@@ -649,6 +885,11 @@ Stats ChannelCore::stats() const {
   stats.rtt_p50 = rtt_samples_.percentile(0.5);
   stats.rtt_p99 = rtt_samples_.percentile(0.99);
   stats.rtt_p999 = rtt_samples_.percentile(0.999);
+  stats.send_buffer_bytes = buffered_bytes_;
+  if (total_) {
+    stats.sequencer = total_->sequencer();
+    stats.sequencer_view = total_->view();
+  }
   for (const auto& stream : streams_) {
     if (stream.transport->cwnd_bytes != kUnlimitedWindow) stats.congestion_window_bytes += stream.transport->cwnd_bytes;
     stats.congestion_events += stream.transport->congestion_events;
@@ -656,9 +897,142 @@ Stats ChannelCore::stats() const {
   return stats;
 }
 
+bool ChannelCore::can_admit(std::size_t bytes) const {
+  if (!flow_control_) return true;
+  const std::uint64_t limit = credit_config_.send_buffer_bytes ? credit_config_.send_buffer_bytes : credit_config_.window_bytes;
+  return buffered_bytes_ == 0 || buffered_bytes_ + bytes <= limit;  // a larger message travels alone
+}
+
+void ChannelCore::release_held(std::uint64_t message_id, bool resolved, bool backlog_done) {
+  auto it = held_.find(message_id);
+  if (it == held_.end()) return;
+  if (resolved) it->second.resolved = true;
+  if (backlog_done && it->second.backlogs > 0) --it->second.backlogs;
+  if (!it->second.resolved || it->second.backlogs > 0) return;
+  buffered_bytes_ -= std::min(buffered_bytes_, it->second.bytes);
+  held_.erase(it);
+}
+
+void ChannelCore::grant_credit(InboundStream& stream, std::uint16_t stream_id, TimePoint now) {
+  // The floor: the lowest sequence still held — delivered but unread, or not yet complete.
+  std::uint64_t floor = stream.tracker.cumulative();
+  if (!stream.unconsumed.empty()) floor = std::min(floor, stream.unconsumed.begin()->first);
+  stream.credit->on_released(floor);
+  if (auto grant = stream.credit->poll(now)) transmit_credit(stream.reply_to, stream_id, *grant);
+}
+
+void ChannelCore::on_consumed(std::uint32_t sender_id, std::uint64_t sequence, TimePoint now) {
+  now_ = now;
+  for (std::uint16_t stream_id : {kMemberStream, kGroupStream}) {
+    auto it = inbound_.find({sender_id, stream_id});
+    if (it == inbound_.end() || !it->second.credit) continue;
+    auto held = it->second.unconsumed.find(sequence);
+    if (held == it->second.unconsumed.end()) continue;
+    if (--held->second == 0) it->second.unconsumed.erase(held);
+    grant_credit(it->second, stream_id, now);
+    return;
+  }
+}
+
+void ChannelCore::set_application_queue_bytes(std::uint64_t bytes, TimePoint now) {
+  now_ = now;
+  application_queue_bytes_ = bytes;
+  for (auto& [key, stream] : inbound_) {
+    if (!stream.credit) continue;
+    stream.credit->set_application_queue_bytes(bytes);
+    grant_credit(stream, key.second, now);
+  }
+}
+
+void ChannelCore::transmit_credit(const SocketAddress& to, std::uint16_t stream, const CreditMessage& message) {
+  std::byte packet[TMC_CREDIT_HEADER_SIZE];
+  if (encode_credit(message, packet) == 0) return;
+  wire::CommonHeader common;
+  common.type = wire::PacketType::credit;
+  common.flags = sequence_flags_;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = stream;
+  std::byte out[TMC_CREDIT_HEADER_SIZE];
+  const std::size_t bytes = wire::encode_raw(
+      out, common, std::span(packet).subspan(TMC_COMMON_HEADER_SIZE, TMC_CREDIT_HEADER_SIZE - TMC_COMMON_HEADER_SIZE), {});
+  output_.transmit(to, std::span(out, bytes));
+  ++stats_.packets_sent;
+}
+
+void ChannelCore::handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                                const SocketAddress& source, TimePoint now) {
+  const auto message = decode_credit(datagram);
+  if (!message || !flow_control_) {
+    ++stats_.malformed_dropped;
+    return;
+  }
+  if (message->kind == CreditMessage::Kind::blocked) {  // we receive this sender's data
+    auto it = inbound_.find({packet.common.sender_id, packet.common.stream});
+    if (it == inbound_.end() || !it->second.credit) return;
+    it->second.credit->on_blocked(*message);
+    grant_credit(it->second, packet.common.stream, now);
+    return;
+  }
+  if (message->epoch != epoch_) return;  // a grant for an earlier incarnation of this sender
+  const int member = member_by_sender(packet.common.sender_id, source);
+  if (member < 0) return;
+  Stream* stream = nullptr;
+  if (packet.common.stream == kMemberStream) stream = &streams_[members_[member].unicast_stream];
+  else if (packet.common.stream == kGroupStream && group_stream_ >= 0) stream = &streams_[group_stream_];
+  if (!stream || !stream->credit) return;
+  stream->credit->on_grant(static_cast<std::uint32_t>(member), *message);
+  pump(*stream, now);
+}
+
+std::vector<SocketAddress> ChannelCore::group_member_addresses() const {
+  std::vector<SocketAddress> addresses;
+  if (group_stream_ < 0) return addresses;
+  for (int receiver : streams_[group_stream_].window.receivers()) {
+    if (!members_[receiver].address) return {};
+    addresses.push_back(*members_[receiver].address);
+  }
+  return addresses;
+}
+
+void ChannelCore::set_kernel_fanout(bool active, const std::string& note) {
+  kernel_fanout_active_ = active;
+  kernel_fanout_note_ = note;
+  if (group_stream_ >= 0 && !streams_[group_stream_].destination)
+    streams_[group_stream_].user_space_fanout = !active;  // active: one send to members[0], cloned in the kernel
+}
+
 std::string ChannelCore::plan() const {
-  const CompiledPipeline pipeline = compile_pipeline(defaults_);
+  Manifest effective = defaults_;
+  if (plan_) effective.mtu = std::min(effective.mtu.value_or(plan_->mtu), plan_->mtu);
+  const CompiledPipeline pipeline = compile_pipeline(effective, nic_checksum_);
   std::string text;
+  // The transport plan: what each feature was compiled to on this host, and why.
+  const Capabilities none{.source = "the capabilities (none given)"};
+  TransportPlan transport = plan_ ? *plan_ : plan_transport(defaults_, none, self_);
+  if (!plan_) {
+    // Without a capabilities file the engine uses the manifest as written and probes the path MTU.
+    for (auto& choice : transport.choices) {
+      if (choice.feature == "mtu") {
+        choice.implementation = std::to_string(defaults_.mtu.value_or(1500));
+        choice.reason = "no capabilities file: the manifest's mtu, else the probed path MTU";
+      }
+      if (choice.feature == "error_checking" && pipeline.checksum) choice.reason = "no capabilities file: nothing offloads";
+      if (choice.feature == "multicast" && group_address_) {
+        choice.implementation = "ip-multicast " + group_address_->to_string();
+        choice.reason = "no capabilities file: the manifest's group is used as is";
+      }
+    }
+  }
+  if (kernel_fanout_wanted_)
+    for (auto& choice : transport.choices)
+      if (choice.feature == "multicast")
+        choice.reason += kernel_fanout_active_ ? "; attached: " + kernel_fanout_note_
+                                               : "; not attached, user-space fan-out meanwhile: " + kernel_fanout_note_;
+  text += "transport plan (" + (capabilities_ ? capabilities_->source : std::string("no capabilities file")) + "):\n";
+  for (const auto& choice : transport.choices)
+    text += "  " + choice.feature + ": " + choice.implementation + " -- " + choice.reason + "\n";
   char header[160];
   std::snprintf(header, sizeof header, "channel %s (id %08x), %zu member(s)%s%s\n",
                 defaults_.channel.value_or("default").c_str(), channel_id_, members_.size(),
@@ -671,7 +1045,12 @@ std::string ChannelCore::plan() const {
   text += "  1. " + targets + "\n";
   int step = 2;
   for (const auto& stage : pipeline.send_stages) text += "  " + std::to_string(step++) + ". " + stage + "\n";
-  if (group_address_)
+  if (group_stream_ >= 0 && !group_address_)
+    text += "  " + std::to_string(step++) + ". transport: group stream (one sequence space), " +
+            (kernel_fanout_active_ ? std::string("one UDP send to the first member, cloned per member by the eBPF fan-out")
+                                   : std::string("one UDP send per member (user-space fan-out)")) +
+            "; retransmissions unicast\n";
+  else if (group_address_)
     text += "  " + std::to_string(step++) + ". transport: UDP to IP multicast group " + group_address_->to_string() +
             " when a message targets every member (one send), else unicast fan-out; retransmissions unicast\n";
   else

@@ -29,7 +29,10 @@
 #include "core/rtt_estimator.h"
 #include "core/send_stream.h"
 #include "core/socket_address.h"
+#include "ordering/total_order_member.h"
+#include "flow_control/credit_sender.h"
 #include "pacing/pacer.h"
+#include "tmc/capabilities.h"
 #include "tmc/congestion.h"
 #include "tmc/channel.h"
 #include "tmc/manifest.h"
@@ -53,6 +56,8 @@ class ChannelCore : private SendStream::Events {
     std::string self;            // member name of this endpoint, or ""
     std::uint32_t channel_id = 0;  // 0: derived from manifest.channel
     std::uint64_t random_seed = 0; // 0: from std::random_device
+    std::optional<Capabilities> capabilities;  // the operator's capabilities file, if any
+    TimePoint now{};               // creation time (starts the total-order sequencer's clock)
   };
 
   // Throws std::invalid_argument for a manifest the engine cannot realise.
@@ -71,6 +76,23 @@ class ChannelCore : private SendStream::Events {
 
   Stats stats() const;
   std::string plan() const;
+  // The transport plan (capabilities file) chose eBPF fan-out: the Channel attaches the kernel
+  // program for the group stream's receivers, in this order (members[0] first), and reports
+  // back. Until set_kernel_fanout(true) the group stream fans out in user space.
+  bool wants_kernel_fanout() const { return kernel_fanout_wanted_ && group_stream_ >= 0; }
+  std::vector<SocketAddress> group_member_addresses() const;  // empty while one is unknown
+  void set_kernel_fanout(bool active, const std::string& note);
+
+  // flow_control (docs/transport.md "Flow control"). Sender memory: a message of `bytes` may be
+  // admitted now (buffered + bytes <= send buffer, or nothing buffered); the Channel waits
+  // (blocking) or refuses (asynchronous) otherwise.
+  bool flow_controlled() const { return flow_control_.has_value(); }
+  bool can_admit(std::size_t bytes) const;
+  std::uint64_t send_buffer_bytes() const { return buffered_bytes_; }
+  // The application read (or dropped) a delivered message: its credit is released.
+  void on_consumed(std::uint32_t sender_id, std::uint64_t sequence, TimePoint now);
+  // Application hint: bytes it still holds after recv(); future grants shrink by it.
+  void set_application_queue_bytes(std::uint64_t bytes, TimePoint now);
   const Manifest& manifest() const { return defaults_; }
   std::uint32_t channel_id() const { return channel_id_; }
   std::uint32_t sender_id() const { return sender_id_; }
@@ -100,12 +122,16 @@ class ChannelCore : private SendStream::Events {
   struct Stream {
     SendStream window;
     std::optional<SocketAddress> destination;  // group address; unset for member streams
+    // Group stream without IP multicast: the engine sends each packet to every receiver itself
+    // (user-space fan-out). False with an eBPF fan-out: one send to the first receiver.
+    bool user_space_fanout = false;
     std::deque<Outgoing> backlog;
     // Congestion control and pacing of this path (ngtcp2 shape: the controller writes cwnd and
     // pacing rate into `transport`, the pacer reads it; neither reaches back into the core).
     std::unique_ptr<TransportState> transport = std::make_unique<TransportState>();
     std::unique_ptr<CongestionController> congestion;
     std::unique_ptr<Pacer> pacer;
+    std::unique_ptr<CreditSender> credit;  // flow_control: receivers' grants gate new packets
   };
 
   // SendStream::Events
@@ -118,12 +144,23 @@ class ChannelCore : private SendStream::Events {
   Stream make_stream(std::uint16_t id, std::vector<int> receivers, std::optional<SocketAddress> destination);
 
   void apply_manifest(const Manifest& manifest);
+  void ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout);
+  void configure_total_order(const Manifest& manifest);
+  void handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                       const SocketAddress& source, TimePoint now);
+  void drain_total_order(TimePoint now);
+  void transmit_sequence(const std::string& destination, const SequenceMessage& message);
+  void handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
+                     const SocketAddress& source, TimePoint now);
+  void transmit_credit(const SocketAddress& to, std::uint16_t stream, const CreditMessage& message);
+  void grant_credit(InboundStream& stream, std::uint16_t stream_id, TimePoint now);
+  void release_held(std::uint64_t message_id, bool resolved, bool backlog_done);
   int add_member_state(const Member& member);
   std::vector<int> resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest);
   void pump(Stream& stream, TimePoint now);
   void handle_data(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
   void handle_ack(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
-  void deliver_all(std::uint32_t sender_id, const SocketAddress& source, std::vector<CompleteMessage>& messages);
+  void deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages);
   void send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now);
   int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
   void declare_down(int member, TimePoint now);
@@ -151,6 +188,27 @@ class ChannelCore : private SendStream::Events {
   TimePoint now_{};  // time of the event being processed
   Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
   bool closed_ = false;
+  // ordering: total (set when the channel defaults ask for it and self is a member)
+  std::unique_ptr<TotalOrderMember> total_;
+  std::optional<Capabilities> capabilities_;
+  TimePoint last_total_poll_{};
+  std::optional<TransportPlan> plan_;  // set when a capabilities file is given
+  bool nic_checksum_ = false;
+  bool kernel_fanout_wanted_ = false;
+  bool kernel_fanout_active_ = false;
+  // flow_control
+  std::optional<FlowControl> flow_control_;
+  CreditConfig credit_config_;
+  struct HeldMessage {
+    std::uint64_t bytes = 0;
+    int backlogs = 0;       // streams whose backlog still holds it
+    bool resolved = false;  // its completion resolved (acked, expired, failed; unreliable: at once)
+  };
+  std::unordered_map<std::uint64_t, HeldMessage> held_;
+  std::uint64_t buffered_bytes_ = 0;
+  std::uint64_t application_queue_bytes_ = 0;
+  std::string kernel_fanout_note_ = "the channel attaches it when it opens (BPF permitted, neighbour entries resolved)";
+  std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
   RttSamples rtt_samples_;
   Stats stats_;

@@ -9,6 +9,7 @@ const char* to_string(SendStatus status) {
     case SendStatus::expired: return "expired";
     case SendStatus::failed: return "failed";
     case SendStatus::closed: return "closed";
+    case SendStatus::refused: return "refused";
   }
   return "?";
 }

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 
 #include "core/clock.h"
 #include "core/delivery_order.h"
 #include "core/reassembler.h"
 #include "core/receive_tracker.h"
 #include "core/socket_address.h"
+#include "flow_control/credit_receiver.h"
 
 namespace tmc::core {
 
@@ -24,6 +27,10 @@ struct InboundStream {
   bool checksummed = false;       // acks carry a checksum when the data did
   TimePoint oldest_unacked{};     // for the ack delay field
   std::uint32_t unacked = 0;      // ack-requesting packets since the last ack
+  // flow_control: the credit this receiver grants, and the messages delivered to the
+  // application but not yet read (first sequence -> count): they hold the credit floor.
+  std::unique_ptr<CreditReceiver> credit;
+  std::map<std::uint64_t, int> unconsumed;
 };
 
 }  // namespace tmc::core

@@ -1,5 +1,6 @@
 #include "core/pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -59,8 +60,18 @@ void ordering_drop_stale(CompiledPipeline& p, const Manifest&) {
   p.flags |= TMC_FLAG_ORDERED | TMC_FLAG_DROP_STALE;
   p.receive_stages.push_back("ordering: fifo-drop-stale (drop anything older than the latest delivered)");
 }
-void ordering_total(CompiledPipeline&, const Manifest&) {
-  throw std::invalid_argument("ordering: total (group ordering) is not available in this build yet");
+void ordering_total(CompiledPipeline& p, const Manifest&) {
+  // Every member must see every total-order message (the sequencer stamps what it sees and the
+  // others hold what they see until stamped), and all copies share one sequence space so the
+  // message id (sender, epoch, first sequence) is the same everywhere: the group stream.
+  if (p.targets.kind != Targets::Kind::all)
+    throw std::invalid_argument("ordering: total sends every message to every member; targets must be all");
+  p.ordering = Ordering::total;
+  p.flags |= TMC_FLAG_TOTAL_ORDER;
+  p.send_stages.push_back("ordering: total -- one group sequence space for all members; the sequencer stamps it");
+  p.receive_stages.push_back(
+      "ordering: total (hold until stamped by the sequencer, deliver in group order; reliable: request missing "
+      "stamps; unreliable: report a gap once via on_gap and skip it)");
 }
 
 void reliability_none(CompiledPipeline& p, const Manifest&) {
@@ -92,6 +103,13 @@ void checking_crc32c(CompiledPipeline& p, const Manifest&) {
   p.receive_stages.push_back("error checking: verify crc32c, count and drop mismatches");
 }
 
+void checking_nic_offload(CompiledPipeline& p, const Manifest&) {
+  p.checksum = false;
+  p.send_stages.push_back(
+      "error checking: nic-offload (checksum_offload declared for every member host: the NICs compute and verify "
+      "UDP checksums; no software CRC32C)");
+}
+
 void targets_all(CompiledPipeline& p, const Manifest&) { p.targets = Targets{}; }
 void targets_subset(CompiledPipeline& p, const Manifest& m) {
   p.targets = *m.targets;
@@ -103,9 +121,6 @@ void targets_fraction(CompiledPipeline& p, const Manifest& m) {
     throw std::invalid_argument("targets: fraction must be in (0, 1]");
 }
 
-void not_yet(const char* feature) {
-  throw std::invalid_argument(std::string(feature) + " is not available in this build yet");
-}
 // congestion_control names an entry of the congestion controller registry (built-ins plus what
 // modules register), itself a name -> factory table; creating one here validates the name, the
 // module and the parameters.
@@ -130,7 +145,14 @@ void pacing_token_bucket(CompiledPipeline& p, const Manifest& m) {
                 m.pacing->rate_bytes_per_second / 1e6, static_cast<unsigned long long>(m.pacing->burst_bytes));
   p.send_stages.push_back(text);
 }
-void flow_control_unsupported(CompiledPipeline&, const Manifest&) { not_yet("flow_control"); }
+void flow_control_credit(CompiledPipeline& p, const Manifest& m) {
+  if (m.flow_control->window_bytes == 0) throw std::invalid_argument("flow_control: window must be at least 1 byte");
+  const std::uint64_t packets = std::max<std::uint64_t>(1, m.flow_control->window_bytes / p.max_payload);
+  p.send_stages.push_back("flow control: receiver-granted credit, " + std::to_string(packets) +
+                          " packets per stream (window " + std::to_string(m.flow_control->window_bytes) +
+                          " B); sender memory bounded by the window (blocking send waits, asynchronous refuses)");
+  p.receive_stages.push_back("flow control: drop packets beyond the granted credit; grant as the application reads");
+}
 
 // Never destroyed: channels may still be created by other threads while the process exits and
 // runs static destructors (an LD_PRELOADed shim's threads outlive main()).
@@ -145,12 +167,13 @@ const std::vector<Primitive>& kPrimitives = *new const std::vector<Primitive>{
     {"reliability", "fraction", "acks from a fraction of the targets", reliability_acked},
     {"error_checking", "none", "UDP checksum only", checking_none},
     {"error_checking", "crc32c", "CRC32C over header and payload", checking_crc32c},
+    {"error_checking", "nic-offload", "crc32c asked, NIC checksum offload declared: UDP checksum in the NIC", checking_nic_offload},
     {"targets", "all", "every member", targets_all},
     {"targets", "subset", "named members", targets_subset},
     {"targets", "fraction", "a rotating fraction of the members", targets_fraction},
     {"congestion_control", "registry", "an algorithm of the congestion controller registry", congestion_control},
     {"pacing", "token-bucket", "rate and burst", pacing_token_bucket},
-    {"flow_control", "credit", "receiver-granted credit", flow_control_unsupported},
+    {"flow_control", "credit", "receiver-granted credit", flow_control_credit},
 };
 
 const Primitive& find(const std::string& feature, const std::string& name) {
@@ -193,7 +216,7 @@ const char* targets_name(Targets::Kind kind) {
 
 const std::vector<Primitive>& primitive_table() { return kPrimitives; }
 
-CompiledPipeline compile_pipeline(const Manifest& m) {
+CompiledPipeline compile_pipeline(const Manifest& m, bool nic_checksum_offload) {
   CompiledPipeline p;
   p.mtu = m.mtu.value_or(kDefaultMtu);
   if (p.mtu < kMinimumMtu || p.mtu > 65535) throw std::invalid_argument("mtu: must be within 576..65535");
@@ -206,7 +229,8 @@ CompiledPipeline compile_pipeline(const Manifest& m) {
                           std::to_string(p.mtu) + "), messages up to " +
                           std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB");
   find("ordering", ordering_name(m.ordering.value_or(Ordering::none))).configure(p, m);
-  find("error_checking", m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c ? "crc32c" : "none").configure(p, m);
+  const bool crc32c = m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c;
+  find("error_checking", crc32c ? (nic_checksum_offload ? "nic-offload" : "crc32c") : "none").configure(p, m);
   find("reliability", reliability_name(m.reliability ? m.reliability->kind : Reliability::Kind::none)).configure(p, m);
   if (m.congestion_control) find("congestion_control", "registry").configure(p, m);
   if (m.pacing) find("pacing", "token-bucket").configure(p, m);

@@ -40,7 +40,9 @@ const std::vector<Primitive>& primitive_table();
 
 // Compiles an effective manifest (per-message merged over channel defaults). Throws
 // std::invalid_argument naming the feature for anything it cannot realise.
-CompiledPipeline compile_pipeline(const Manifest& manifest);
+// nic_checksum_offload: the transport plan found checksum offload on every member host
+// (capabilities file), so `error_checking: crc32c` compiles to the NIC instead of software CRC32C.
+CompiledPipeline compile_pipeline(const Manifest& manifest, bool nic_checksum_offload = false);
 
 // Derived channel id: CRC32C of the channel name, never 0.
 std::uint32_t channel_id_for(const std::string& name);

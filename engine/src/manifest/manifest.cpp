@@ -30,6 +30,7 @@ Manifest Manifest::merged_over(const Manifest& defaults) const {
   merged.synchronicity = pick(synchronicity, defaults.synchronicity);
   merged.duplexity = pick(duplexity, defaults.duplexity);
   merged.deadline = pick(deadline, defaults.deadline);
+  merged.sequencer = pick(sequencer, defaults.sequencer);
   return merged;
 }
 

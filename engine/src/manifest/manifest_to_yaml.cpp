@@ -155,6 +155,7 @@ std::string manifest_to_yaml(const Manifest& manifest) {
   }
   if (manifest.duplexity) out << YAML::Key << "duplexity" << YAML::Value << to_string(*manifest.duplexity);
   if (manifest.deadline) out << YAML::Key << "deadline" << YAML::Value << format_duration(*manifest.deadline);
+  if (manifest.sequencer) out << YAML::Key << "sequencer" << YAML::Value << *manifest.sequencer;
   out << YAML::EndMap;
   return out.c_str();
 }

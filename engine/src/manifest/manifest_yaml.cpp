@@ -109,7 +109,7 @@ class ManifestLoader {
     static const std::vector<std::string> kKeys = {"channel",      "multicast",          "targets",       "ordering",
                                                    "reliability",  "error_checking",     "mtu",           "pacing",
                                                    "flow_control", "congestion_control", "synchronicity", "duplexity",
-                                                   "deadline"};
+                                                   "deadline",     "sequencer"};
     if (!root.IsMap()) {
       fail(root, "a manifest is a mapping of feature: setting (" + join(kKeys) + "), got " + describe(root));
     }
@@ -150,9 +150,13 @@ class ManifestLoader {
                                                             {"receive-only", Duplexity::receive_only}});
       } else if (key == "deadline") {
         manifest.deadline = positive_duration(field.value, field.path);
+      } else if (key == "sequencer") {
+        manifest.sequencer = name_at(field.value, field.path, "a member name");
+        target_references_.push_back({field.value, *manifest.sequencer, field.path});
       }
     });
     check_member_references(manifest);
+    check_duplexity(manifest, root);
     return manifest;
   }
 
@@ -583,6 +587,26 @@ class ManifestLoader {
   // Targets and acknowledgers named in this document must be members of its multicast group (when
   // it has one; a per-message manifest is checked by the engine against the channel's), and a
   // member that is not a target cannot acknowledge.
+  // A simplex channel (send-only: publish-only, receive-only: subscribe-only) has no return
+  // path: nothing that needs one can be asked for. The error points at the feature's key.
+  void check_duplexity(const Manifest& manifest, const YAML::Node& root) const {
+    const Duplexity duplexity = manifest.duplexity.value_or(Duplexity::full);
+    if (duplexity != Duplexity::send_only && duplexity != Duplexity::receive_only) return;
+    auto refuse = [&](const std::string& key, const std::string& needs) {
+      for (auto entry = root.begin(); entry != root.end(); ++entry) {
+        if (entry->first.Scalar() != key) continue;
+        fail(entry->first, key + ": impossible with duplexity: " + to_string(duplexity) + ", which has no return path (" +
+                               needs + "); use duplexity: full or half, or drop " + key);
+      }
+    };
+    if (manifest.reliability && manifest.reliability->kind != Reliability::Kind::none)
+      refuse("reliability", "acknowledgements travel back to the sender");
+    if (manifest.flow_control) refuse("flow_control", "receivers grant credit back to the sender");
+    if (manifest.congestion_control && manifest.congestion_control->algorithm != "none")
+      refuse("congestion_control", "it learns from acknowledgements");
+    if (manifest.ordering == Ordering::total) refuse("ordering", "members send messages to the sequencer and request stamps");
+  }
+
   void check_member_references(const Manifest& manifest) const {
     if (manifest.multicast) {
       std::vector<std::string> members;

@@ -320,6 +320,14 @@ void TotalOrderMember::install_view(std::uint64_t start, TimePoint now) {
   pump(now);
 }
 
+void TotalOrderMember::excuse_pause(Duration paused) {
+  if (paused <= Duration::zero()) return;
+  last_heard_ += paused;
+  view_change_started_ += paused;
+  view_change_last_sent_ += paused;
+  fetch_started_ += paused;
+}
+
 void TotalOrderMember::poll(TimePoint now) {
   if (normal_ && !is_sequencer() && now - last_heard_ > config_.sequencer_timeout) start_view_change(view_ + 1, now);
   if (!normal_) {

@@ -94,6 +94,10 @@ class TotalOrderMember {
   void on_data(const MessageId& id, std::vector<std::byte> payload, TimePoint now);
   void on_sequence(const std::string& from, const SequenceMessage& message, TimePoint now);
   void poll(TimePoint now);
+  // The member itself did not run for `paused` (its thread was descheduled): silence during
+  // that time is no evidence against the sequencer, so suspicion and view-change clocks move on
+  // by it. The channel calls this when its poll timer fired that much late.
+  void excuse_pause(Duration paused);
 
   std::vector<TotalOrderOutgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
   std::vector<TotalOrderDelivery> take_deliveries() { return std::exchange(deliveries_, {}); }
