@@ -4,6 +4,11 @@
 // send/update under it and flush their own packets; the runtime thread handles receive and
 // timer events under it. Deliveries are collected under the lock and handed to the
 // application after it is released, on the runtime thread only, so they stay in order.
+//
+// Send batching: a send that follows the previous one closely (SendCoalescer) leaves its
+// packets queued and posts a flush to the runtime thread, so one sendmmsg carries the packets
+// of many messages; a send from a runtime thread (an on_message handler) is always flushed by
+// that thread before it next sleeps. A lone send goes out at once on the calling thread.
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -22,6 +27,7 @@
 #include "tmc/wire_format.h"
 #include "transport/fd_util.h"
 #include "transport/runtime_impl.h"
+#include "transport/send_coalescer.h"
 #include "transport/udp_socket.h"
 
 namespace tmc {
@@ -49,9 +55,11 @@ struct Channel::Impl : core::ChannelCore::Output {
   transport::UniqueFd timer;
   TimePoint armed = core::kNever;
   std::vector<Message> to_deliver;
+  std::vector<Message> delivering;  // dispatch's batch; runtime thread only
   std::vector<Gap> gaps;
   std::vector<ControlEvent> controls;
   std::uint64_t dropped_sends = 0;
+  transport::SendCoalescer coalescer;  // under `mutex`
 
   std::mutex queue_mutex;
   std::condition_variable queue_ready;
@@ -74,7 +82,33 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // After any core call, under `mutex`: send what it queued and re-arm the timer.
   void after_core() {
+    flush_socket();
+    arm_timer();
+  }
+  void flush_socket() {
     dropped_sends += socket->flush();
+    if (coalescer.flush_requested()) coalescer.flushed(Clock::now());
+  }
+  // After a send under `mutex`: flush now, or leave the packets for a posted flush. Returns
+  // true when the caller must post a flush (after releasing `mutex`).
+  bool after_send() {
+    using Action = transport::SendCoalescer::Action;
+    const Action action = runtime->impl().on_runtime_thread() ? coalescer.on_flushing_thread_send()
+                                                              : coalescer.on_send(Clock::now());
+    if (action == Action::send_now) {
+      after_core();
+      coalescer.sent_directly(Clock::now());
+      return false;
+    }
+    arm_timer();
+    return action == Action::request_flush;
+  }
+  // Runs on the runtime thread for a post() of the socket's fd.
+  void on_posted_flush() {
+    std::lock_guard lock(mutex);
+    after_core();
+  }
+  void arm_timer() {
     const TimePoint next = core->next_timer();
     if (next == armed) return;
     armed = next;
@@ -165,7 +199,9 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // Hands collected events to the application; releases `lock` first.
   void dispatch(std::unique_lock<std::mutex>& lock) {
-    std::vector<Message> messages;
+    // Only the runtime thread dispatches, so `delivering` (reused: its capacity stays) is its own.
+    std::vector<Message>& messages = delivering;
+    messages.clear();
     messages.swap(to_deliver);
     std::vector<Gap> gap_events;
     gap_events.swap(gaps);
@@ -182,12 +218,14 @@ struct Channel::Impl : core::ChannelCore::Output {
       auto handler = message_handler;
       queue_lock.unlock();
       for (auto& message : messages) handler(std::move(message));
+      messages.clear();
       return;
     }
     for (auto& message : messages) {
       if (queue.size() >= queue_limit) queue.pop_front();  // the application is not reading
       queue.push_back(std::move(message));
     }
+    messages.clear();
     queue_lock.unlock();
     queue_ready.notify_all();
   }
@@ -229,8 +267,9 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
 
   auto& loop = impl.runtime->impl();
   loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t events) {
+    if (events & Runtime::Impl::kPosted) impl.on_posted_flush();
     if (events & EPOLLERR) impl.receive_errors(*impl.socket);
-    impl.receive_from(*impl.socket);
+    if (events & ~Runtime::Impl::kPosted) impl.receive_from(*impl.socket);
   });
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
@@ -247,9 +286,11 @@ Channel::~Channel() {
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
-  std::lock_guard lock(impl_->mutex);
+  std::unique_lock lock(impl_->mutex);
   Completion completion = impl_->core->send(payload, per_message, Clock::now());
-  impl_->after_core();
+  const bool post = impl_->after_send();
+  lock.unlock();
+  if (post) impl_->runtime->impl().post(impl_->socket->fd());
   return completion;
 }
 
@@ -329,6 +370,7 @@ std::uint32_t Channel::channel_id() const { return impl_->core->channel_id(); }
 void Channel::close() {
   {
     std::lock_guard lock(impl_->mutex);
+    impl_->flush_socket();  // what coalesced sends left queued still leaves
     impl_->core->close();
   }
   {

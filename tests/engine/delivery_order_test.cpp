@@ -107,6 +107,21 @@ TEST(DeliveryOrder, ReliableFifoDeliversAtOnceWhenNothingEarlierIsMissing) {
   EXPECT_EQ(firsts(out), (Seqs{0, 1, 2, 3, 4}));
 }
 
+// A message delivered at once (in order, nothing held) moves the latest-ordered point like a
+// released one: a copy of an older message completing later is stale, and a held later message
+// is released behind it.
+TEST(DeliveryOrder, AnInOrderDeliveryMovesTheLatestOrderedPoint) {
+  DeliveryOrder order;
+  std::vector<CompleteMessage> out;
+  EXPECT_EQ(order.on_complete(message(7, kReliableFifo), 8, out), Verdict::delivered);
+  EXPECT_EQ(order.held(), 0u);
+  EXPECT_EQ(order.on_complete(message(6, kReliableFifo), 8, out), Verdict::stale);
+  EXPECT_EQ(order.on_complete(message(9, kReliableFifo), 8, out), Verdict::held);
+  order.on_cumulative(10, out);
+  EXPECT_EQ(firsts(out), (Seqs{7, 9}));
+  EXPECT_EQ(order.stale_dropped(), 1u);
+}
+
 TEST(DeliveryOrder, ReliableFifoOutputIsAlwaysAscending) {
   // Messages complete in a scrambled order while the cumulative point crawls up: the output
   // must be strictly ascending and complete.

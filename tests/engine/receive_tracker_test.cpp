@@ -46,6 +46,37 @@ TEST(ReceiveTracker, InOrderArrivalsAdvanceTheCumulativePoint) {
   EXPECT_TRUE(sacks_of(tracker).empty());
 }
 
+// In-order arrivals extend the highest range in place: one range however long the run, above a
+// hole as well as at the cumulative point.
+TEST(ReceiveTracker, ALongInOrderRunStaysOneRange) {
+  ReceiveTracker tracker(0);
+  for (std::uint64_t s = 0; s < 100000; ++s) ASSERT_EQ(tracker.on_packet(s), Arrival::fresh) << s;
+  EXPECT_EQ(tracker.range_count(), 1u);
+  EXPECT_EQ(tracker.cumulative(), 100000u);
+  // A hole at 100000, then an in-order run above it: two ranges, cumulative stays at the hole.
+  for (std::uint64_t s = 100001; s < 101000; ++s) ASSERT_EQ(tracker.on_packet(s), Arrival::fresh) << s;
+  EXPECT_EQ(tracker.range_count(), 2u);
+  EXPECT_EQ(tracker.cumulative(), 100000u);
+  EXPECT_EQ(sacks_of(tracker), (std::vector<wire::SackBlock>{{100001, 101000}}));
+  EXPECT_EQ(tracker.on_packet(100500), Arrival::duplicate);
+  EXPECT_EQ(tracker.on_packet(100000), Arrival::fresh);  // fills the hole: the ranges merge
+  EXPECT_EQ(tracker.range_count(), 1u);
+  EXPECT_EQ(tracker.cumulative(), 101000u);
+}
+
+// Extending the highest range below an abandonment point is still a late arrival.
+TEST(ReceiveTracker, InOrderExtensionBelowTheForwardPointIsLate) {
+  ReceiveTracker tracker(0);
+  for (std::uint64_t s = 0; s < 3; ++s) ASSERT_EQ(tracker.on_packet(s), Arrival::fresh);
+  EXPECT_EQ(gaps_of(tracker.on_forward(10)), (Gaps{{3, 7}}));
+  EXPECT_EQ(tracker.cumulative(), 10u);
+  EXPECT_EQ(tracker.on_packet(3), Arrival::late);
+  EXPECT_EQ(tracker.cumulative(), 10u);
+  EXPECT_EQ(tracker.on_packet(3), Arrival::duplicate);
+  EXPECT_EQ(tracker.on_packet(10), Arrival::fresh);
+  EXPECT_EQ(tracker.cumulative(), 11u);
+}
+
 TEST(ReceiveTracker, DuplicatesAreRecognised) {
   ReceiveTracker tracker(0);
   EXPECT_EQ(tracker.on_packet(0), Arrival::fresh);

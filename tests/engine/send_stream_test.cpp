@@ -139,6 +139,26 @@ TEST(SendStream, CumulativeAckReleasesTheWindow) {
   EXPECT_EQ(stream.forward_sequence(), 5u);
 }
 
+// Packets that leave the window give their byte buffers to the stream's pool; the next
+// packet's buffer is one of them (capacity kept, contents gone).
+TEST(SendStream, AcknowledgedPacketsBuffersAreRecycled) {
+  SendStream stream(0, {7}, 0);
+  Recorder events;
+  EXPECT_EQ(stream.take_buffer().capacity(), 0u);  // nothing recycled yet
+  send_n(stream, 5);
+  stream.on_ack(0, ack(3), kStart + 10ms, events);
+  EXPECT_EQ(stream.buffers().size(), 3u);  // the three acknowledged packets
+  auto buffer = stream.take_buffer();
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_GE(buffer.capacity(), 2u);
+  EXPECT_EQ(stream.buffers().size(), 2u);
+  // Packets still in flight keep their bytes (they may be retransmitted).
+  stream.on_timer(kStart + 10s, [](int) { return Duration(1ms); }, events);
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{3, 4}));
+  stream.on_ack(0, ack(5), kStart + 11s, events);
+  EXPECT_EQ(stream.buffers().size(), 4u);
+}
+
 TEST(SendStream, AckBeyondWhatWasSentIsClamped) {
   SendStream stream(0, {0}, 0);
   Recorder events;

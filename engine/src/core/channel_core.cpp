@@ -195,7 +195,12 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
-  const Manifest effective = per_message.merged_over(defaults_);
+  // Most sends carry no per-message fields: then the defaults are the effective manifest, and
+  // the merge (a copy of every field, strings and member lists included) is skipped.
+  static const Manifest kNoOverrides{};
+  const bool overrides = !(per_message == kNoOverrides);
+  const Manifest merged = overrides ? per_message.merged_over(defaults_) : Manifest{};
+  const Manifest& effective = overrides ? merged : defaults_;
   const CompiledPipeline& pipeline = compiled(effective);
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
@@ -298,6 +303,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
     packet.pending = message.reliable_mask;
+    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
     std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));

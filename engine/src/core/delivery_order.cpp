@@ -22,6 +22,13 @@ DeliveryOrder::Verdict DeliveryOrder::on_complete(CompleteMessage&& message, std
     return Verdict::delivered;
   }
   const std::uint64_t first = message.first_sequence;
+  if (held_.empty() && first < cumulative) {
+    // In order (everything earlier is received or abandoned) with nothing held: what holding
+    // and releasing it would do, without the map node.
+    last_ordered_ = first;
+    out.push_back(std::move(message));
+    return Verdict::delivered;
+  }
   held_.emplace(first, std::move(message));
   on_cumulative(cumulative, out);
   return held_.count(first) ? Verdict::held : Verdict::delivered;

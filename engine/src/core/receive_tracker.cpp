@@ -18,6 +18,16 @@ ReceiveTracker::Arrival ReceiveTracker::on_packet(std::uint64_t sequence) {
   if (sequence < floor_) return Arrival::too_old;
   if (received(sequence)) return Arrival::duplicate;
   const bool late = sequence < cumulative_;
+  if (!ranges_.empty()) {
+    // In-order arrival, the common case: the packet extends the highest range in place (no
+    // range above it to merge with, the range count is unchanged, nothing to prune).
+    auto highest = std::prev(ranges_.end());
+    if (highest->second == sequence) {
+      highest->second = sequence + 1;
+      if (!late) advance_cumulative();
+      return late ? Arrival::late : Arrival::fresh;
+    }
+  }
   // Insert [sequence, sequence + 1) and merge with neighbours.
   auto next = ranges_.upper_bound(sequence);
   std::uint64_t start = sequence, end = sequence + 1;

@@ -152,6 +152,7 @@ void SendStream::abandon_message(std::uint64_t message_id, const std::function<v
 
 void SendStream::pop_done() {
   while (!window_.empty() && window_.front().pending == 0) {
+    buffers_.give(std::move(window_.front().bytes));
     window_.pop_front();
     ++base_;
   }

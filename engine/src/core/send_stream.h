@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/buffer_pool.h"
 #include "core/clock.h"
 #include "wire/packet.h"
 
@@ -81,6 +82,13 @@ class SendStream {
 
   std::uint64_t largest_acked(int position) const { return largest_acked_[position]; }
 
+  // An empty buffer for the next packet's bytes: recycled from packets that left the window.
+  std::vector<std::byte> take_buffer() { return buffers_.take(); }
+  const BufferPool& buffers() const { return buffers_; }
+  // At most this many recycled buffers (and kRecycledBytes of them) per stream.
+  static constexpr std::size_t kRecycledBuffers = 256;
+  static constexpr std::size_t kRecycledBytes = 4u << 20;
+
  private:
   SentPacket* find(std::uint64_t sequence);
   void clear_pending(std::uint64_t sequence, SentPacket& packet, int position, TimePoint now,
@@ -97,6 +105,7 @@ class SendStream {
   std::vector<std::uint64_t> largest_acked_;   // per position: one past the largest acked
   std::vector<std::uint64_t> delivered_order_; // per position: latest send_order acknowledged
   std::uint64_t next_send_order_ = 1;
+  BufferPool buffers_{kRecycledBuffers, kRecycledBytes};
 };
 
 }  // namespace tmc::core

@@ -2,6 +2,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <vector>
@@ -56,11 +57,58 @@ void Runtime::Impl::remove(int fd) {
   handlers_.erase(fd);
 }
 
+void Runtime::Impl::post(int fd) {
+  bool wake = false;
+  {
+    std::lock_guard lock(posted_mutex_);
+    if (std::find(posted_.begin(), posted_.end(), fd) == posted_.end()) posted_.push_back(fd);
+    if (!awake_) wake = awake_ = true;  // the loop will look at posted_ before sleeping again
+  }
+  if (wake) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof one);
+  }
+}
+
+// Runs posted handlers until none is left; then marks the loop asleep (under the same lock, so
+// a post() after this point writes the eventfd).
+void Runtime::Impl::run_posted() {
+  std::vector<int> batch;
+  while (true) {
+    {
+      std::lock_guard lock(posted_mutex_);
+      if (posted_.empty()) {
+        awake_ = false;
+        return;
+      }
+      batch.swap(posted_);
+    }
+    std::lock_guard dispatch(dispatch_mutex_);
+    for (int fd : batch) {
+      std::shared_ptr<Handler> handler;
+      {
+        std::lock_guard lock(handlers_mutex_);
+        auto it = handlers_.find(fd);
+        if (it == handlers_.end()) continue;  // removed since the post
+        handler = it->second;
+      }
+      (*handler)(kPosted);
+    }
+    batch.clear();
+  }
+}
+
 void Runtime::Impl::run() {
   constexpr int kEvents = 64;
   epoll_event events[kEvents];
   while (!stopping_) {
+    run_posted();
+    if (stopping_) break;
     const int ready = ::epoll_wait(epoll_.get(), events, kEvents, -1);
+    {
+      std::lock_guard lock(posted_mutex_);
+      awake_ = true;
+    }
     if (ready < 0) {
       if (errno == EINTR) continue;
       return;

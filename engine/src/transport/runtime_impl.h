@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "tmc/channel.h"
 #include "transport/fd_util.h"
@@ -29,13 +30,24 @@ struct Runtime::Impl {
   void remove(int fd);
   bool on_runtime_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
+  // Bit passed to a handler that runs because of post(), never set by epoll.
+  static constexpr std::uint32_t kPosted = 1u << 31;  // EPOLLET: an input flag, not in revents
+  // Runs `fd`'s handler with kPosted on the runtime thread before the loop next sleeps; posts
+  // of one fd not yet run are merged. Wakes the loop (eventfd) only when it is asleep, so a
+  // post from a handler, or while the loop is busy, costs no system call. Thread-safe.
+  void post(int fd);
+
  private:
   void run();
+  void run_posted();
   transport::UniqueFd epoll_;
   transport::UniqueFd wake_;
   std::mutex handlers_mutex_;   // guards handlers_
   std::mutex dispatch_mutex_;   // held while handlers run
   std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
+  std::mutex posted_mutex_;     // guards posted_ and awake_
+  std::vector<int> posted_;
+  bool awake_ = true;           // false only while the loop is (about to be) in epoll_wait
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

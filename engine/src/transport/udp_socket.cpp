@@ -130,36 +130,45 @@ std::size_t UdpSocket::flush() {
   return failed;
 }
 
+namespace {
+// One receive arena per thread (every socket of a runtime is read by its one thread). The
+// headers point into it once and for all; recvmmsg only writes msg_len, msg_flags and
+// msg_namelen, so a receive only resets msg_namelen of the slots it used.
+struct ReceiveBuffers {
+  // Left uninitialised (not a zero-filled vector): the kernel maps the 4 MiB lazily, so a
+  // thread that receives small datagrams only makes the pages it writes resident.
+  std::unique_ptr<std::byte[]> data{new std::byte[UdpSocket::kBatch * UdpSocket::kMaxDatagram]};
+  mmsghdr headers[UdpSocket::kBatch];
+  iovec iov[UdpSocket::kBatch];
+  sockaddr_storage sources[UdpSocket::kBatch];
+
+  ReceiveBuffers() {
+    for (std::size_t i = 0; i < UdpSocket::kBatch; ++i) {
+      iov[i] = {data.get() + i * UdpSocket::kMaxDatagram, UdpSocket::kMaxDatagram};
+      headers[i] = {};
+      headers[i].msg_hdr.msg_name = &sources[i];
+      headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      headers[i].msg_hdr.msg_iov = &iov[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+};
+}  // namespace
+
 std::size_t UdpSocket::receive_batch(
     const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram) {
-  struct Buffers {
-    // Left uninitialised (not a zero-filled vector): the kernel maps the 4 MiB lazily, so a
-    // thread that receives small datagrams only makes the pages it writes resident.
-    std::unique_ptr<std::byte[]> data{new std::byte[kBatch * kMaxDatagram]};
-    mmsghdr headers[kBatch];
-    iovec iov[kBatch];
-    sockaddr_storage sources[kBatch];
-  };
-  thread_local Buffers buffers;
+  thread_local ReceiveBuffers buffers;
   std::byte* buffer = buffers.data.get();
   auto* headers = buffers.headers;
-  auto* iov = buffers.iov;
   auto* sources = buffers.sources;
-  for (std::size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {buffer + i * kMaxDatagram, kMaxDatagram};
-    headers[i] = {};
-    headers[i].msg_hdr.msg_name = &sources[i];
-    headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    headers[i].msg_hdr.msg_iov = &iov[i];
-    headers[i].msg_hdr.msg_iovlen = 1;
-  }
   int received;
   do received = ::recvmmsg(fd_.get(), headers, kBatch, MSG_DONTWAIT, nullptr);
   while (received < 0 && errno == EINTR);
   if (received <= 0) return 0;
   for (int i = 0; i < received; ++i) {
-    const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]),
-                                                  headers[i].msg_hdr.msg_namelen);
+    const socklen_t source_length = headers[i].msg_hdr.msg_namelen;
+    headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // ready for the next call
+    const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]), source_length);
     if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet
     on_datagram(std::span<const std::byte>(buffer + i * kMaxDatagram, headers[i].msg_len), source);
   }
