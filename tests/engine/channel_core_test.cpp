@@ -401,6 +401,30 @@ TEST(ChannelCorePathControl, FixedWindowBoundsPacketsInFlight) {
   EXPECT_NE(sender.core->plan().find("congestion control: fixed-window"), std::string::npos);
 }
 
+// Probes are not new bytes in flight: the acknowledgement that clears a probed packet clears
+// both copies. Were each probe counted, the window below (10 packets) would be used up by
+// 12 probes' bytes and the sender would stall for good after the receiver's outage.
+TEST(ChannelCorePathControl, ProbesDoNotLeakIntoBytesInFlight) {
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s},
+          .congestion_control = CongestionControl{.algorithm = "fixed-window", .params = {{"window_bytes", "10000"}}}});
+  SimNetwork network;
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  for (int outage = 0; outage < 3; ++outage) {
+    receiver.down = true;
+    for (int i = 0; i < 5; ++i) sender.core->send(std::vector<std::byte>(900), {}, network.now());
+    network.advance(20ms);  // several probe timeouts, two probes each
+    receiver.down = false;
+    network.advance(30ms);
+  }
+  EXPECT_GE(sender.core->stats().probes, 12u);
+  for (int i = 0; i < 100; ++i) sender.core->send(std::vector<std::byte>(900), {}, network.now());
+  for (int i = 0; i < 200 && sender.core->pending_sends(); ++i) network.advance(1ms);
+  EXPECT_EQ(receiver.delivered.size(), 115u);
+  EXPECT_EQ(sender.core->pending_sends(), 0u);
+}
+
 TEST(ChannelCorePathControl, UnknownAlgorithmOrModuleFailsTheManifest) {
   SimNetwork network;
   try {

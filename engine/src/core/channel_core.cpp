@@ -558,9 +558,13 @@ void ChannelCore::send_again(SentPacket& packet, int member, bool lost) {
                                                : wire::get_u64(packet.bytes.data() + TMC_OFF_FORWARD_SEQUENCE);
   wire::patch_data_packet(packet.bytes, flags, forward);
   if (active_stream_) {
-    // A lost copy leaves the flight; either way the new copy is a packet in flight.
-    if (lost) active_stream_->congestion->on_loss({now_, packet.bytes.size(), 1, packet.last_sent, false});
-    active_stream_->congestion->on_packet_sent({now_, packet.bytes.size(), sequence, true});
+    // A lost copy leaves the flight and its retransmission enters it. A probe's original is
+    // still counted in flight, and one acknowledgement clears both copies: the probe adds
+    // nothing (counting it would leak its bytes into bytes_in_flight for good).
+    if (lost) {
+      active_stream_->congestion->on_loss({now_, packet.bytes.size(), 1, packet.last_sent, false});
+      active_stream_->congestion->on_packet_sent({now_, packet.bytes.size(), sequence, true});
+    }
     active_stream_->pacer->on_sent(packet.bytes.size(), now_);
   }
   output_.transmit(*state.address, packet.bytes);
