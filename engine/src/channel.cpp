@@ -93,8 +93,9 @@ struct Channel::Impl : core::ChannelCore::Output {
   // true when the caller must post a flush (after releasing `mutex`).
   bool after_send() {
     using Action = transport::SendCoalescer::Action;
-    const Action action = runtime->impl().on_runtime_thread() ? coalescer.on_flushing_thread_send()
-                                                              : coalescer.on_send(Clock::now());
+    const Action action = runtime->impl().on_runtime_thread()
+                              ? coalescer.on_flushing_thread_send()
+                              : coalescer.on_send(Clock::now(), socket->queued_bytes());
     if (action == Action::send_now) {
       after_core();
       coalescer.sent_directly(Clock::now());

@@ -78,6 +78,17 @@ TEST(SendCoalescer, APauseAfterAFlushSendsAtOnceAgain) {
   EXPECT_EQ(coalescer.on_send(t0 + 20us + 5us), Action::send_now);  // paused for the window
 }
 
+TEST(SendCoalescer, LargeSendsGoOutAtOnceUnlessAFlushIsRequested) {
+  SendCoalescer coalescer(5us);
+  coalescer.sent_directly(t0);
+  // Streaming, but each send queued 16 KiB: not worth a hand-off.
+  EXPECT_EQ(coalescer.on_send(t0 + 1us, 16384), Action::send_now);
+  EXPECT_EQ(coalescer.on_send(t0 + 1us, SendCoalescer::kMaxCoalescedBytes), Action::send_now);
+  EXPECT_EQ(coalescer.on_send(t0 + 1us, SendCoalescer::kMaxCoalescedBytes - 1), Action::request_flush);
+  // Once a flush is requested, a large send joins it: the runtime flushes it with the rest.
+  EXPECT_EQ(coalescer.on_send(t0 + 2us, 16384), Action::coalesce);
+}
+
 TEST(SendCoalescer, SendsOnTheFlushingThreadAreAlwaysCoalesced) {
   SendCoalescer coalescer(5us);
   EXPECT_EQ(coalescer.on_flushing_thread_send(), Action::request_flush);

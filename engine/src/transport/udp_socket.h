@@ -34,6 +34,7 @@ class UdpSocket {
   // Returns datagrams that could not be sent (socket buffer full or error); they are dropped.
   std::size_t flush();
   std::size_t queued() const { return out_count_; }
+  std::size_t queued_bytes() const { return out_count_ ? out_offsets_[out_count_ - 1] + out_lengths_[out_count_ - 1] : 0; }
 
   // Receives up to kBatch datagrams; calls `on_datagram` for each. Returns how many arrived
   // (0 when the socket is drained).
