@@ -134,7 +134,7 @@ run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans r
     rtt=$(sed -n 's/^SENDER_ENGINE.* srtt_us=\([0-9.]*\).*/\1/p' "$out_s")
   fi
   local cpu_per_mb
-  cpu_per_mb=$(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{printf "%.1f", (b > 0 ? (r + s) / (b / 1e6) * 1e6 : 0)}')
+  cpu_per_mb=$(awk -v b="${bytes:-0}" -v r="${cpu_r:-0}" -v s="${cpu_s:-0}" 'BEGIN{v = 0; if (b > 0) v = (r + s) / (b / 1e6) * 1e6; printf "%.1f", v}')
   local line="$arm $loss $round ${goodput:-0} ${retrans:-0} ${rtt:-0} $cpu_per_mb $dropped"
   echo "  $line" >&2
   echo "$line" >>"$results"
@@ -173,8 +173,11 @@ awk -v arms="$arms" -v losses="$losses" '
       key = A[a] SUBSEP L[i]; base = A[a] SUBSEP L[1]; tcp = "tcp" SUBSEP L[i]
       m = median(g[key]); mt = (tcp in g) ? median(g[tcp]) : 0; m0 = median(g[base])
       gm[key] = m; pm[key] = (key in paired) ? median(paired[key]) : 0
-      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, (mt > 0 ? m / mt : 0),
-             pm[key], (m0 > 0 ? m / m0 : 0), median(r[key]), median(t[key]), median(c[key])
+      # (ratios computed first: a ">" inside a print list is output redirection to mawk)
+      xt = 0; if (mt > 0) xt = m / mt
+      x0 = 0; if (m0 > 0) x0 = m / m0
+      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, xt,
+             pm[key], x0, median(r[key]), median(t[key]), median(c[key])
     }
     lt = "loss-tolerant"; worst = L[nl]
     if ((lt SUBSEP worst) in g && ("tcp" SUBSEP worst) in g) {

@@ -4,10 +4,13 @@
 # 1. added cost of an intercepted call on an unmanaged fd (the real interposers vs direct calls,
 #    system call excluded: shim_fast_path).
 # 2. iperf3 TCP loopback, shim loaded with a policy that matches nothing vs without (goal >= 0.98x).
-# 3. iperf3 over a shim-matched reliable stream on loopback vs kernel TCP (informational; the
-#    netns/loss goals need the eBPF loss injector and are not measured here).
+# 3. iperf3 over a shim-matched reliable stream on loopback vs kernel TCP (informational).
+# 4. RSS growth of an idle process with one matched connection (see part 4 below).
+# 5. sockperf TCP ping-pong on loopback, both ends under the shim (send-call framing, reliable
+#    and unreliable channels) vs kernel TCP: p50/p99 round-trip ratios (the per-message cost of
+#    the shim's path). The netns/loss benchmarks are tests/shim/netns_benchmark.sh.
 set -u
-build=$1
+build=$(cd "$1" && pwd)  # absolute: LD_PRELOAD must not depend on the cwd
 shim="$build/shim/libtmc_shim.so"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -67,3 +70,32 @@ memory() {  # memory LABEL ENV...
 echo "== 4. RSS growth of an idle process with one connection (goal <= 16384 KiB shimmed) =="
 memory "kernel TCP" TMC_BENCH=kernel
 memory "shim-matched" LD_PRELOAD="$shim" TMC_POLICY="$work/match.yaml"
+
+pingpong() {  # pingpong MANIFEST-or-kernel -> "p50 p99" RTT in us over 3 s
+  local port manifest=$1
+  port=$(free_port)
+  printf 'rules:\n  - {role: tcp-server, local: 127.0.0.1, port: %s, manifest: %s, framing: send-call}\n  - {role: tcp-client, destination: 127.0.0.1, port: %s, manifest: %s, framing: send-call}\n' \
+    "$port" "$manifest" "$port" "$manifest" >"$work/pp.yaml"
+  local pre=(env)
+  [ "$manifest" != kernel ] && pre=(env LD_PRELOAD="$shim" TMC_POLICY="$work/pp.yaml")
+  "${pre[@]}" sockperf server --tcp -i 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  local server=$!
+  sleep 0.5
+  "${pre[@]}" timeout 30 sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -t 3 --full-rtt 2>&1 |
+    awk '/percentile 50.000 =/ {p50=$NF} /percentile 99.000 =/ {p99=$NF} END {print (p50 ? p50 : 0), (p99 ? p99 : 0)}'
+  kill "$server" 2>/dev/null
+  wait "$server" 2>/dev/null
+}
+if command -v sockperf >/dev/null; then
+  echo "== 5. sockperf TCP ping-pong on loopback, 3 s each (RTT, us) =="
+  kernel=$(pingpong kernel)
+  reliable=$(pingpong "{channel: pp, reliability: all, ordering: fifo}")
+  unreliable=$(pingpong "{channel: pp, reliability: none, ordering: none}")
+  python3 -c "
+k, r, u = [list(map(float, x.split())) for x in ('$kernel', '$reliable', '$unreliable')]
+print(f'kernel TCP p50 {k[0]:.1f} p99 {k[1]:.1f}')
+for name, v in (('shim reliable', r), ('shim unreliable', u)):
+    print(f'{name} p50 {v[0]:.1f} ({v[0]/k[0]:.2f}x kernel) p99 {v[1]:.1f} ({v[1]/k[1]:.2f}x kernel)')"
+else
+  echo "== 5. sockperf not installed: skipped =="
+fi

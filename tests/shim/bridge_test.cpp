@@ -51,7 +51,10 @@ class BridgeTest : public ::testing::Test {
     configuration.bridge_options.first_retry = 50ms;
     configure(configuration);
   }
-  void SetUp() override { hub()->loss = 0; }
+  void SetUp() override {
+    hub()->loss = 0;
+    hub()->refuse_unbound = true;
+  }
 
   // A listening socket on ip:ephemeral, through the shim's listen().
   int listen_on(const char* ip, std::uint16_t* port) {
@@ -228,7 +231,8 @@ TEST_F(BridgeTest, NonblockingConnectBecomesWritableAfterHandshake) {
 }
 
 TEST_F(BridgeTest, ConnectToSilentPeerTimesOut) {
-  // Nothing listens on this channel port: the OPENs go unanswered.
+  // Nothing answers on this channel port (not even ICMP): the OPENs go unanswered.
+  hub()->refuse_unbound = false;
   int status = 0;
   auto started = std::chrono::steady_clock::now();
   int client = connect_to("127.0.0.1", 9, 0, &status);
@@ -238,6 +242,7 @@ TEST_F(BridgeTest, ConnectToSilentPeerTimesOut) {
 }
 
 TEST_F(BridgeTest, NonblockingConnectFailureReportsSoError) {
+  hub()->refuse_unbound = false;
   int status = 0;
   int client = connect_to("127.0.0.1", 9, SOCK_NONBLOCK, &status);
   EXPECT_EQ(status, EINPROGRESS);
@@ -272,6 +277,16 @@ TEST_F(BridgeTest, ConnectToAPortWithoutListenerIsRefused) {
   ops::close(client);
   ops::close(server);
   ops::close(listener);
+}
+
+TEST_F(BridgeTest, ConnectToUnboundPortIsRefusedAtOnce) {
+  // Nobody holds the port: the engine reports ICMP port unreachable as a REFUSE.
+  int status = 0;
+  auto started = std::chrono::steady_clock::now();
+  int client = connect_to("127.0.0.1", 9, 0, &status);
+  EXPECT_EQ(status, ECONNREFUSED);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 700ms);
+  ops::close(client);
 }
 
 TEST_F(BridgeTest, UnmatchedSocketsPassThroughUntouched) {

@@ -18,6 +18,7 @@
 
 #include "core/channel_port.h"
 #include "policy/address.h"
+#include "tmc/wire_format.h"
 
 namespace tmc::shim::testing {
 
@@ -74,6 +75,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
   }
 
   double loss = 0;                 // probability an unreliable message is dropped
+  // Control packets to a port nothing is bound to come back as REFUSE (the engine's ICMP
+  // port-unreachable report); off: they vanish, like a host that answers nothing.
+  bool refuse_unbound = false;
   std::vector<std::size_t> sizes;  // sizes of every message sent (guarded by mutex_)
   std::uint64_t dropped = 0;
 
@@ -100,9 +104,9 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
     std::lock_guard lock(mutex_);
     ports_.erase(number);
   }
-  // Runs `action` with the port bound to `number` (if any), on the hub thread.
-  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action) {
-    post([this, number, action] {
+  // Runs `action` with the port bound to `number` (if any; else `unbound`), on the hub thread.
+  void to_port(std::uint16_t number, std::function<void(LoopbackPort&)> action, std::function<void()> unbound = {}) {
+    post([this, number, action, unbound] {
       std::lock_guard dispatch(dispatch_mutex_);
       LoopbackPort* port = nullptr;
       {
@@ -110,7 +114,11 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
         auto found = ports_.find(number);
         if (found != ports_.end()) port = found->second;
       }
-      if (port) action(*port);
+      if (port) {
+        action(*port);
+      } else if (unbound) {
+        unbound();
+      }
     });
   }
   bool drop() {
@@ -207,9 +215,21 @@ inline void LoopbackPort::send(std::span<const std::byte> payload, const Manifes
 }
 
 inline void LoopbackPort::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) {
-  auto to = parse_endpoint(address)->port;
+  auto destination = *parse_endpoint(address);
   auto from = source();
-  hub_->to_port(to, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); });
+  // Nothing bound there: like the engine's ICMP port-unreachable report (IP_RECVERR), the
+  // sender's control handler sees a REFUSE from that address.
+  sockaddr_storage unreachable{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&unreachable);
+  v4->sin_family = AF_INET;
+  v4->sin_port = htons(destination.port);
+  std::memcpy(&v4->sin_addr, destination.address.bytes.data() + 12, 4);
+  auto own = port_;
+  hub_->to_port(
+      destination.port, [subtype, argument, from](LoopbackPort& port) { port.receive_control(subtype, argument, from); },
+      [hub = hub_.get(), own, unreachable] {
+        if (hub->refuse_unbound) hub->to_port(own, [unreachable](LoopbackPort& port) { port.receive_control(TMC_CONTROL_REFUSE, 0, unreachable); });
+      });
 }
 
 inline void LoopbackPort::receive(std::vector<std::byte> payload, const sockaddr_storage& from) {

@@ -132,7 +132,9 @@ void pacing_token_bucket(CompiledPipeline& p, const Manifest& m) {
 }
 void flow_control_unsupported(CompiledPipeline&, const Manifest&) { not_yet("flow_control"); }
 
-const std::vector<Primitive> kPrimitives = {
+// Never destroyed: channels may still be created by other threads while the process exits and
+// runs static destructors (an LD_PRELOADed shim's threads outlive main()).
+const std::vector<Primitive>& kPrimitives = *new const std::vector<Primitive>{
     {"ordering", "none", "deliver on arrival", ordering_none},
     {"ordering", "fifo", "point-to-point order per sender", ordering_fifo},
     {"ordering", "fifo-drop-stale", "never deliver older than the latest delivered", ordering_drop_stale},

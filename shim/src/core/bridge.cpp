@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -28,11 +30,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeId = 0;
 constexpr std::size_t kReadSize = 64 * 1024;
+// Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
+// sending while the application copies its next buffer beats doing both on one thread.
+constexpr std::size_t kDirectSendLimit = 16 * 1024;
 constexpr std::chrono::milliseconds kCloseRepeat{20};
 constexpr int kCloseRepeats = 3;
 // Unreliable channels cannot wait for lost messages before the peer's CLOSE takes effect.
 constexpr std::chrono::milliseconds kUnreliableLinger{500};
 constexpr std::chrono::milliseconds kReliableLinger{3000};
+// Cross-connection ordering (Bridge::ordering_clear): a connection with at least this many
+// bytes undecided (or paused at max_outstanding_bytes) is doing bulk transfer, and bytes another
+// connection of its group reads now wait for what it had emitted (and buffered) so far — at most
+// kMaxOrderingHold, so a stalled peer cannot stop the others.
+constexpr std::int64_t kBulkOutstanding = 64 * 1024;
+constexpr std::uint64_t kBulkLifetime = 1 << 20;  // ... or has anything undecided after 1 MiB in all
+constexpr std::chrono::milliseconds kMaxOrderingHold{2000};
+// The receiving side of the same ordering: a delivery waits while another connection of its
+// group that received bulk data (kBulkOutstanding in all) still has bytes its application has
+// not read, at most kMaxDeliveryHold (the application may wait for this very delivery). Only
+// groups of at most kMaxCheckedGroup connections are checked (one ioctl per member).
+constexpr std::chrono::milliseconds kMaxDeliveryHold{200};
+constexpr std::size_t kMaxCheckedGroup = 8;
 
 std::uint32_t random_token() {
   static thread_local std::mt19937 generator(std::random_device{}());
@@ -394,6 +412,159 @@ void Bridge::run() {
         maybe_finish(connection);
       }
     }
+    release_held();
+  }
+}
+
+// ---- ordering across the connections of one group ----
+//
+// TCP on one host gives applications an ordering they rely on without being promised it: bytes
+// written on connection A are in the peer's socket before bytes written afterwards on connection
+// B reach it (iperf3 stops counting its data connection when TEST_END arrives on its control
+// connection). Here A's bytes may still wait in the bridge or in flight while B's overtake on
+// another channel, so bytes read from B wait until every bulk connection of the same group has
+// had the bytes it emitted so far — and, when paused, the bytes waiting in its socket —
+// decided by the engine (acknowledged, for reliable channels).
+
+void Bridge::join_ordering_group(const std::shared_ptr<Connection>& connection, std::string key) {
+  auto& group = ordering_groups_[key];
+  if (!group) group = std::make_shared<OrderingGroup>();
+  {
+    std::lock_guard lock(group->mutex);
+    std::erase_if(group->members, [](const std::weak_ptr<Connection>& member) { return member.expired(); });
+    group->members.push_back(connection);
+    group->size = group->members.size();
+  }
+  connection->ordering_group_ = group;
+  connection->ordering_key_ = std::move(key);
+}
+
+// Any thread. True when another connection of the group is doing bulk transfer (the case in
+// which ordering_clear() would hold this one's bytes).
+bool Bridge::group_has_bulk(const Connection& connection) const {
+  const auto& group = connection.ordering_group_;
+  auto size = group ? group->size.load(std::memory_order_relaxed) : 0;
+  if (size < 2 || size > kMaxCheckedGroup) return false;  // the common case: no lock
+  std::lock_guard lock(group->mutex);
+  for (auto& weak : group->members) {
+    auto other = weak.lock();
+    if (!other || other.get() == &connection || other->state() != Connection::State::established) continue;
+    if (bulk(*other)) return true;
+  }
+  return false;
+}
+
+// A connection doing bulk transfer: much undecided, or — after much in all — anything
+// undecided or still unread in its socketpair.
+bool Bridge::bulk(const Connection& connection) {
+  auto outstanding = connection.outstanding_bytes_.load();
+  if (outstanding >= kBulkOutstanding) return true;
+  if (connection.bytes_decided_.load() < kBulkLifetime) return false;
+  if (outstanding > 0) return true;
+  int unread = 0;
+  return connection.engine_fd_ >= 0 && ::ioctl(connection.engine_fd_, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+// Any thread. True while another bulk-receiving connection of the group holds bytes in its
+// engine end (SIOCOUTQ: not yet read by the application) or in its out_ buffer.
+bool Bridge::earlier_bytes_unread(const Connection& connection) {
+  const auto& group = connection.ordering_group_;
+  if (!group || group->size.load(std::memory_order_relaxed) < 2) return false;
+  std::vector<std::shared_ptr<Connection>> others;
+  {
+    std::lock_guard lock(group->mutex);
+    if (group->members.size() < 2 || group->members.size() > kMaxCheckedGroup) return false;
+    for (auto& weak : group->members)
+      if (auto other = weak.lock(); other && other.get() != &connection) others.push_back(std::move(other));
+  }
+  for (auto& other : others) {
+    if (other->state() != Connection::State::established ||
+        other->bytes_delivered_.load() < static_cast<std::uint64_t>(kBulkOutstanding)) {
+      continue;
+    }
+    std::lock_guard lock(other->out_mutex_);
+    if (other->broken_ || other->engine_fd_ < 0) continue;
+    if (other->out_.size() > other->out_start_) return true;
+    int unread = 0;
+    if (::ioctl(other->engine_fd_, SIOCOUTQ, &unread) == 0 && unread > 0) return true;
+  }
+  return false;
+}
+
+bool Bridge::ordering_clear(const std::shared_ptr<Connection>& connection) {
+  if (connection->ordering_key_.empty()) return true;
+  auto now = Clock::now();
+  if (!connection->held_) {
+    std::vector<std::weak_ptr<Connection>> members;
+    if (connection->ordering_group_) {
+      std::lock_guard lock(connection->ordering_group_->mutex);
+      members = connection->ordering_group_->members;
+    }
+    if (members.size() < 2 || members.size() > kMaxCheckedGroup) return true;
+    connection->hold_targets_.clear();
+    for (auto& weak : members) {
+      auto other = weak.lock();
+      if (!other || other == connection || other->state() != Connection::State::established) continue;
+      auto outstanding = other->outstanding_bytes_.load();
+      bool paused = outstanding > static_cast<std::int64_t>(options_.max_outstanding_bytes);
+      if (!bulk(*other)) continue;
+      std::uint64_t target = other->bytes_emitted_;
+      int waiting = 0;
+      if (paused && ::ioctl(other->engine_fd_, FIONREAD, &waiting) == 0 && waiting > 0) {
+        target += static_cast<std::uint64_t>(waiting);
+      }
+      other->watched_ = true;
+      connection->hold_targets_.emplace_back(other, target);
+    }
+    if (connection->hold_targets_.empty()) return true;
+    connection->held_ = true;
+    connection->hold_deadline_ = now + kMaxOrderingHold;
+    held_.push_back(connection);
+    log_debug("connection {}: held behind {} bulk connection(s) of its group", connection->id_,
+              connection->hold_targets_.size());
+  }
+  std::erase_if(connection->hold_targets_, [](const auto& entry) {
+    auto other = entry.first.lock();
+    return !other || other->state() != Connection::State::established || other->bytes_decided_.load() >= entry.second;
+  });
+  if (!connection->hold_targets_.empty() && now < connection->hold_deadline_) return false;
+  connection->held_ = false;
+  return true;
+}
+
+void Bridge::release_held() {
+  std::vector<std::weak_ptr<Connection>> deliveries;
+  {
+    std::lock_guard lock(delivery_held_mutex_);
+    deliveries.swap(delivery_held_);
+  }
+  for (auto& weak : deliveries) {
+    if (auto connection = weak.lock()) flush_out(connection);  // re-holds itself if still needed
+  }
+  if (held_.empty()) return;
+  std::vector<std::weak_ptr<Connection>> held;
+  held.swap(held_);
+  for (auto& weak : held) {
+    auto connection = weak.lock();
+    if (!connection || !connection->held_) continue;
+    if (connection->state() != Connection::State::established) {
+      connection->held_ = false;
+      continue;
+    }
+    if (!ordering_clear(connection)) {
+      held_.push_back(connection);
+      continue;
+    }
+    update_interest(connection);  // EPOLLIN back on
+    on_readable(connection);
+  }
+  // Nobody waits any more: completions need not wake the bridge.
+  if (held_.empty()) {
+    for (auto& [key, group] : ordering_groups_) {
+      std::lock_guard lock(group->mutex);
+      for (auto& weak : group->members)
+        if (auto member = weak.lock()) member->watched_ = false;
+    }
   }
 }
 
@@ -518,6 +689,7 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
     connections_[connection->id_] = connection;
   }
   listener->opened_[key] = connection->id_;
+  join_ordering_group(connection, "s " + std::to_string(listener->id_) + " " + client.address.to_string());
   connection->state_ = Connection::State::established;
   connection->reading_ = true;
   update_interest(connection);
@@ -527,6 +699,7 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
 
 void Bridge::established(const std::shared_ptr<Connection>& connection, std::uint16_t data_port) {
   connection->port_->set_peer(connection->peer_address_);
+  join_ordering_group(connection, "c " + connection->peer_.to_string());
   {
     std::lock_guard lock(connection->wait_mutex_);
     connection->state_ = Connection::State::established;
@@ -558,10 +731,11 @@ void Bridge::update_interest(const std::shared_ptr<Connection>& connection) {
   if (connection->engine_fd_ < 0) return;
   std::uint32_t interest = 0;
   bool paused = connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes);
-  if (connection->reading_ && !connection->local_closed_ && !paused) interest |= EPOLLIN;
+  if (connection->reading_ && !connection->local_closed_ && !paused && !connection->held_) interest |= EPOLLIN;
   {
     std::lock_guard lock(connection->out_mutex_);
-    if (connection->out_.size() > connection->out_start_ && !connection->broken_) interest |= EPOLLOUT;
+    if (connection->out_.size() > connection->out_start_ && !connection->broken_ && !connection->delivery_held_.load())
+      interest |= EPOLLOUT;
   }
   if (connection->registered_ && interest == connection->interest_) return;
   epoll_event event{};
@@ -574,6 +748,10 @@ void Bridge::update_interest(const std::shared_ptr<Connection>& connection) {
 
 void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
   if (connection->state() != Connection::State::established) return;
+  if (!connection->local_closed_ && !ordering_clear(connection)) {
+    update_interest(connection);  // EPOLLIN off while held
+    return;
+  }
   std::byte buffer[kReadSize];
   bool failed = false, at_eof = false;
   {
@@ -617,13 +795,16 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
 
 bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count,
                          std::size_t total) {
-  if (total == 0 || connection->state() != Connection::State::established) return false;
+  if (total == 0 || total > kDirectSendLimit || connection->state() != Connection::State::established) return false;
   if (connection->outstanding_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(total) >
       static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
     return false;
   }
   ErrnoSaver saved;
   ShimScope scope;
+  // Bytes that must wait behind a bulk connection of the group take the bridge's path, where
+  // ordering_clear() holds them.
+  if (group_has_bulk(*connection)) return false;
   std::lock_guard send_lock(connection->send_mutex_);
   // Re-checked under the lock: destroy() changes the state under it.
   if (connection->state() != Connection::State::established || connection->local_closed_ ||
@@ -643,7 +824,7 @@ bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const io
   for (int i = 0; i < count; ++i) {
     framer.feed(std::span<const std::byte>(static_cast<const std::byte*>(data[i].iov_base), data[i].iov_len));
   }
-  ++connection->direct_sends_;
+  connection->direct_sends_.fetch_add(1, std::memory_order_relaxed);
   send_messages(connection, false);
   return true;
 }
@@ -664,10 +845,13 @@ void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool a
     const Manifest* per_message = connection->rule().manifest_for(message);
     auto size = static_cast<std::int64_t>(message.size());
     connection->outstanding_bytes_ += size;
+    connection->bytes_emitted_ += static_cast<std::uint64_t>(size);
     ++connection->messages_sent_;
     std::weak_ptr<Connection> weak = connection;
     connection->port_->send(message, per_message, [this, weak, size] {
       if (auto connection = weak.lock()) {
+        connection->bytes_decided_ += static_cast<std::uint64_t>(size);
+        if (connection->watched_.load(std::memory_order_relaxed)) wake();  // a held connection re-checks
         auto before = connection->outstanding_bytes_.fetch_sub(size);
         if (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
             before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
@@ -704,11 +888,18 @@ void Bridge::deliver(const std::shared_ptr<Connection>& connection, std::vector<
     return;  // not from this connection's peer (e.g. a retransmission to a reused port)
   }
   bool need_bridge = false;
+  bool hold = !connection->delivery_held_.load() && earlier_bytes_unread(*connection);
+  connection->bytes_delivered_ += payload.size();
   {
     std::lock_guard lock(connection->out_mutex_);
     if (connection->broken_ || connection->peer_closed_) return;
     ++connection->delivered_;
-    if (connection->out_.size() == connection->out_start_) {
+    if (hold) {
+      connection->delivery_held_ = true;
+      connection->delivery_deadline_ = Clock::now() + kMaxDeliveryHold;
+      need_bridge = true;
+    }
+    if (connection->out_.size() == connection->out_start_ && !connection->delivery_held_.load()) {
       // Fast path: write straight to the engine end.
       ssize_t written = TMC_REAL(send)(connection->engine_fd_, payload.data(), payload.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       std::size_t done = written > 0 ? static_cast<std::size_t>(written) : 0;
@@ -721,6 +912,10 @@ void Bridge::deliver(const std::shared_ptr<Connection>& connection, std::vector<
         need_bridge = true;
       }
     } else {
+      if (connection->out_.size() == connection->out_start_) {
+        connection->out_.clear();
+        connection->out_start_ = 0;
+      }
       connection->out_.insert(connection->out_.end(), payload.begin(), payload.end());
     }
     if (connection->peer_close_count_ && connection->delivered_ >= *connection->peer_close_count_) need_bridge = true;
@@ -735,6 +930,16 @@ void Bridge::deliver(const std::shared_ptr<Connection>& connection, std::vector<
 }
 
 void Bridge::flush_out(const std::shared_ptr<Connection>& connection) {
+  if (connection->delivery_held_.load()) {
+    bool still = earlier_bytes_unread(*connection);
+    std::lock_guard lock(connection->out_mutex_);
+    if (still && Clock::now() < connection->delivery_deadline_ && !connection->broken_) {
+      std::lock_guard held(delivery_held_mutex_);
+      delivery_held_.push_back(connection);
+      return;  // re-checked by release_held() (at least every epoll timeout)
+    }
+    connection->delivery_held_ = false;
+  }
   bool broken = false;
   {
     std::lock_guard lock(connection->out_mutex_);
@@ -822,14 +1027,25 @@ void Bridge::destroy(const std::shared_ptr<Connection>& connection) {
     if (connection->state() == Connection::State::established) connection->state_ = Connection::State::closed;
     if (connection->port_) connection->port_->close();
   }
-  std::lock_guard lock(connection->out_mutex_);  // deliver() writes to engine_fd_ under it
-  connection->broken_ = true;
-  if (connection->engine_fd_ >= 0) {
-    if (connection->registered_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->engine_fd_, nullptr);
-    FdTable::clear(connection->engine_fd_);
-    TMC_REAL(close)(connection->engine_fd_);
-    connection->engine_fd_ = -1;
+  // The channel is destroyed here, on the bridge thread, while this function still owns the
+  // connection: ~Channel waits for a running handler of it to return, and no handler runs after.
+  // Otherwise the runtime thread could drop the last reference from inside a completion or
+  // delivery callback of that very channel (whose mutex it may hold) and destroy the channel
+  // under its own feet.
+  std::unique_ptr<ChannelPort> port;
+  {
+    std::lock_guard lock(connection->out_mutex_);  // deliver() writes to engine_fd_ under it
+    connection->broken_ = true;
+    if (connection->engine_fd_ >= 0) {
+      if (connection->registered_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->engine_fd_, nullptr);
+      FdTable::clear(connection->engine_fd_);
+      TMC_REAL(close)(connection->engine_fd_);
+      connection->engine_fd_ = -1;
+    }
+    port = std::move(connection->port_);
   }
+  if (port) port->close();
+  port.reset();
   log_debug("connection {} to {} closed", connection->id_, connection->peer_address_);
 }
 
@@ -844,11 +1060,15 @@ std::string Bridge::stats(bool prometheus) {
     out << "# TYPE tmc_shim_messages_sent_total counter\n# TYPE tmc_shim_bytes_sent_total counter\n"
            "# TYPE tmc_shim_messages_delivered_total counter\n# TYPE tmc_shim_bytes_delivered_total counter\n"
            "# TYPE tmc_shim_retransmissions_total counter\n# TYPE tmc_shim_abandoned_total counter\n"
-           "# TYPE tmc_shim_smoothed_rtt_seconds gauge\n";
+           "# TYPE tmc_shim_smoothed_rtt_seconds gauge\n# TYPE tmc_shim_direct_writes_total counter\n";
   }
   for (auto& connection : all) {
-    if (!connection->port_) continue;
-    auto stats = connection->port_->stats();
+    PortStats stats;
+    {
+      std::lock_guard lock(connection->out_mutex_);  // destroy() takes port_ under it
+      if (!connection->port_) continue;
+      stats = connection->port_->stats();
+    }
     if (prometheus) {
       std::string labels = "{rule=\"" + connection->rule().name + "\",peer=\"" + connection->peer_.to_string() +
                            "\",connection=\"" + std::to_string(connection->id_) + "\"}";
@@ -858,7 +1078,8 @@ std::string Bridge::stats(bool prometheus) {
           << "tmc_shim_bytes_delivered_total" << labels << " " << stats.bytes_delivered << "\n"
           << "tmc_shim_retransmissions_total" << labels << " " << stats.retransmissions << "\n"
           << "tmc_shim_abandoned_total" << labels << " " << stats.abandoned << "\n"
-          << "tmc_shim_smoothed_rtt_seconds" << labels << " " << stats.smoothed_rtt_us / 1e6 << "\n";
+          << "tmc_shim_smoothed_rtt_seconds" << labels << " " << stats.smoothed_rtt_us / 1e6 << "\n"
+          << "tmc_shim_direct_writes_total" << labels << " " << connection->direct_sends_.load() << "\n";
     } else {
       out << "connection " << connection->id_ << " rule " << connection->rule().name << " "
           << to_string(connection->rule().role) << " " << connection->local_.to_string() << " -> "
@@ -867,7 +1088,8 @@ std::string Bridge::stats(bool prometheus) {
           << stats.messages_delivered << " (" << stats.bytes_delivered << " B)\n"
           << "  packets sent " << stats.packets_sent << ", received " << stats.packets_received << ", retransmissions "
           << stats.retransmissions << ", abandoned " << stats.abandoned << ", malformed " << stats.malformed_dropped
-          << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n";
+          << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n"
+          << "  writes sent directly (no socketpair hop) " << connection->direct_sends_.load() << "\n";
     }
   }
   if (!prometheus && all.empty()) out << "no matched connections\n";

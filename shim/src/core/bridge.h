@@ -45,6 +45,15 @@
 namespace tmc::shim {
 
 class Bridge;
+class Connection;
+
+// The connections of one ordering group (see Bridge::ordering_clear); shared with the runtime
+// thread, which checks it on delivery.
+struct OrderingGroup {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<Connection>> members;
+  std::atomic<std::size_t> size{0};  // members.size(), readable without the lock
+};
 
 class Connection {
  public:
@@ -93,7 +102,7 @@ class Connection {
   std::size_t filler_remaining_ = 0;  // nonblocking connect: bytes to discard before data
   std::atomic<bool> local_closed_{false};  // app shut its write side; CLOSE sent
   std::uint64_t messages_sent_ = 0;
-  std::uint64_t direct_sends_ = 0;    // writes that skipped the socketpair (stats)
+  std::atomic<std::uint64_t> direct_sends_{0};  // writes that skipped the socketpair (stats)
 
   // Bridge-thread state.
   bool reading_ = false;              // EPOLLIN armed
@@ -103,6 +112,21 @@ class Connection {
   std::chrono::steady_clock::time_point next_retry_{};
   std::chrono::steady_clock::time_point deadline_{};
   std::chrono::milliseconds retry_interval_{100};
+
+  // Ordering across the connections of one group (ordering_key_: same destination, or same
+  // listener and peer host): bytes read here wait until earlier bulk bytes of the group's other
+  // connections were decided by the engine (Bridge::ordering_clear).
+  std::string ordering_key_;
+  std::shared_ptr<OrderingGroup> ordering_group_;  // set before the state becomes established
+  std::atomic<std::uint64_t> bytes_delivered_{0};   // written to the engine end or out_
+  std::atomic<bool> delivery_held_{false};          // out_ waits for the group's earlier bytes
+  std::chrono::steady_clock::time_point delivery_deadline_{};  // under out_mutex_
+  std::uint64_t bytes_emitted_ = 0;                 // bytes handed to the channel
+  std::atomic<std::uint64_t> bytes_decided_{0};     // ... of which the engine has decided
+  std::atomic<bool> watched_{false};                // another connection waits on bytes_decided_
+  bool held_ = false;                               // reading paused behind other connections
+  std::chrono::steady_clock::time_point hold_deadline_{};
+  std::vector<std::pair<std::weak_ptr<Connection>, std::uint64_t>> hold_targets_;
 
   // Shared with the runtime thread (completions, deliveries).
   std::atomic<std::int64_t> outstanding_bytes_{0};
@@ -212,6 +236,12 @@ class Bridge {
   void maybe_finish(const std::shared_ptr<Connection>& connection);
   void destroy(const std::shared_ptr<Connection>& connection);
   void wire(const std::shared_ptr<Connection>& connection);
+  void join_ordering_group(const std::shared_ptr<Connection>& connection, std::string key);
+  bool ordering_clear(const std::shared_ptr<Connection>& connection);
+  void release_held();
+  static bool earlier_bytes_unread(const Connection& connection);
+  bool group_has_bulk(const Connection& connection) const;
+  static bool bulk(const Connection& connection);
 
   std::shared_ptr<ChannelFactory> factory_;
   Options options_;
@@ -233,6 +263,11 @@ class Bridge {
   };
   std::deque<ControlEvent> events_;
   std::deque<std::uint64_t> dirty_;  // connections whose epoll interest may have changed
+  // Bridge thread only: connections per ordering key, and the connections held behind them.
+  std::map<std::string, std::shared_ptr<OrderingGroup>> ordering_groups_;
+  std::vector<std::weak_ptr<Connection>> held_;
+  std::mutex delivery_held_mutex_;
+  std::vector<std::weak_ptr<Connection>> delivery_held_;  // any thread adds, the bridge thread re-checks
   std::atomic<std::uint64_t> next_id_{1};
 };
 

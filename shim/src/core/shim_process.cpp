@@ -84,7 +84,11 @@ __attribute__((constructor(101))) static void tmc_shim_start() {
   configuration.make_factory = []() -> std::shared_ptr<ChannelFactory> {
     start_stats_server();
 #ifdef TMC_SHIM_LOOPBACK_CHANNELS
-    static auto* hub = new std::shared_ptr<testing::LoopbackHub>(std::make_shared<testing::LoopbackHub>());
+    static auto* hub = new std::shared_ptr<testing::LoopbackHub>([] {
+      auto created = std::make_shared<testing::LoopbackHub>();
+      created->refuse_unbound = true;  // closed ports refuse, as with the engine
+      return created;
+    }());
     return std::make_shared<testing::LoopbackFactory>(*hub);
 #else
     return make_engine_factory();

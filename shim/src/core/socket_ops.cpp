@@ -584,6 +584,10 @@ bool direct_send(int fd, const iovec* data, int count, int flags) {
       count <= 0) {
     return false;
   }
+  // Marks the thread as inside the shim before any lock is taken: a signal handler that writes
+  // to a bridged socket while this thread is in here takes the kernel path instead of waiting
+  // for a lock its own thread holds.
+  ShimScope scope;
   auto state = FdTable::get(fd);
   if (!state || !state->connection || state->owner_pid != current_pid() || !state->connection->owner()) return false;
   std::size_t total = 0;

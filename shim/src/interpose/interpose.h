@@ -28,6 +28,8 @@ namespace tmc::shim {
 
 // Flags that make a write-like call leave the hot path.
 constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag;
+// ... and of those, the ones whose kernel write must go through ops::framed_write.
+constexpr std::uint8_t kFramedWriteFlags = kSendCallFlag | kAttentionFlag;
 
 [[noreturn]] inline void fortify_fail() {
   static const char message[] = "*** buffer overflow detected ***: terminated\n";

@@ -6,5 +6,6 @@ extern "C" TMC_EXPORT ssize_t send(int fd, const void* buffer, size_t length, in
   if (__builtin_expect(!tmc::shim::needs_shim(fd, tmc::shim::kWriteFlags), 1)) return TMC_REAL(send)(fd, buffer, length, flags);
   iovec data{const_cast<void*>(buffer), length};
   if (tmc::shim::ops::direct_send(fd, &data, 1, flags)) return static_cast<ssize_t>(length);
+  if (!tmc::shim::needs_shim(fd, tmc::shim::kFramedWriteFlags)) return TMC_REAL(send)(fd, buffer, length, flags);
   return tmc::shim::ops::framed_write(fd, length, [&] { return TMC_REAL(send)(fd, buffer, length, flags); });
 }

@@ -6,5 +6,6 @@ extern "C" TMC_EXPORT ssize_t write(int fd, const void* buffer, size_t count) {
   if (__builtin_expect(!tmc::shim::needs_shim(fd, tmc::shim::kWriteFlags), 1)) return TMC_REAL(write)(fd, buffer, count);
   iovec data{const_cast<void*>(buffer), count};
   if (tmc::shim::ops::direct_send(fd, &data, 1, 0)) return static_cast<ssize_t>(count);
+  if (!tmc::shim::needs_shim(fd, tmc::shim::kFramedWriteFlags)) return TMC_REAL(write)(fd, buffer, count);
   return tmc::shim::ops::framed_write(fd, count, [&] { return TMC_REAL(write)(fd, buffer, count); });
 }

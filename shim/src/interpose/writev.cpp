@@ -7,5 +7,6 @@ extern "C" TMC_EXPORT ssize_t writev(int fd, const iovec* vector, int count) {
   size_t total = 0;
   for (int i = 0; i < count; ++i) total += vector[i].iov_len;
   if (count <= IOV_MAX && tmc::shim::ops::direct_send(fd, vector, count, 0)) return static_cast<ssize_t>(total);
+  if (!tmc::shim::needs_shim(fd, tmc::shim::kFramedWriteFlags)) return TMC_REAL(writev)(fd, vector, count);
   return tmc::shim::ops::framed_write(fd, total, [&] { return TMC_REAL(writev)(fd, vector, count); });
 }
