@@ -499,7 +499,10 @@ void ChannelCore::handle_ack(const wire::ParsedPacket& packet, const SocketAddre
     state.rtt.reset_backoff();  // RFC 9002 6.2.1
   }
   const SendStream::Timing timing = loss_timing(state);
-  arm_timer(stream->window.detect_losses(position, now, timing.time_threshold, *this, timing.persistent_congestion));
+  stream->window.detect_losses(position, now, timing.time_threshold, *this, timing.persistent_congestion);
+  // The loss time, or the probe timeout with the backoff this ack may have reset (RFC 9002 6.2.1).
+  auto timings = [&](int p) { return loss_timing(members_[stream->window.receivers()[p]]); };
+  arm_timer(stream->window.next_timeout(timings));
   active_stream_ = nullptr;
   pump(*stream, now);
 }
@@ -571,7 +574,9 @@ void ChannelCore::send_again(SentPacket& packet, int member, bool lost) {
   ++stats_.retransmissions;
   if (!lost) ++stats_.probes;
   ++stats_.packets_sent;
-  arm_timer(now_ + state.rtt.rto());
+  // A retransmission restarts the probe timeout; after probes on_timer re-arms with the
+  // backed-off value (arming the un-backed-off one here would only cause an idle wake-up).
+  if (lost) arm_timer(now_ + state.rtt.rto());
 }
 
 void ChannelCore::on_packet_done(const SentPacket& packet, const Duration* rtt) {

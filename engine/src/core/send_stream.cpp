@@ -58,9 +58,9 @@ void SendStream::clear_pending(std::uint64_t sequence, SentPacket& packet, int p
   packet.pending &= ~bit;
   --pending_count_[position];
   // Which copy was acknowledged is ambiguous for a retransmitted packet. Credit the latest copy
-  // only when at least min_rtt passed since it was sent (RFC 8985 6.2 step 2's test); else the
-  // first one, so an acknowledgement of the original cannot make packets sent just before a
-  // probe look overtaken.
+  // only when at least min_rtt passed since it was sent (RFC 8985 6.2 step 2's test: sooner, it
+  // must have been an earlier copy); else the first one. detect_losses judges only holes, so a
+  // wrong credit cannot condemn packets above the largest acknowledged sequence.
   std::uint64_t order = packet.send_order;
   if (packet.transmissions > 1 && (min_rtt_[position] == Duration::max() || now - packet.last_sent < min_rtt_[position]))
     order = packet.first_send_order;
