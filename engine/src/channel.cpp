@@ -52,6 +52,7 @@ struct Channel::Impl : core::ChannelCore::Output {
   std::unique_ptr<core::ChannelCore> core;
   std::unique_ptr<transport::UdpSocket> socket;
   std::unique_ptr<transport::UdpSocket> group_socket;  // bound to the group port when we are a member
+  std::vector<std::unique_ptr<transport::UdpSocket>> joined_groups;  // join_group(); guarded by `mutex`
   transport::UniqueFd timer;
   TimePoint armed = core::kNever;
   std::vector<Message> to_deliver;
@@ -187,6 +188,7 @@ struct Channel::Impl : core::ChannelCore::Output {
     // have been descheduled for longer than an RTO).
     drain(*socket, now);
     if (group_socket) drain(*group_socket, now);
+    for (auto& joined : joined_groups) drain(*joined, now);
     if (faults && faults->held()) {
       faults->flush([&](std::span<const std::byte> packet, const sockaddr_storage& s) {
         core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), sizeof s), now);
@@ -283,6 +285,7 @@ Channel::~Channel() {
   auto& loop = impl_->runtime->impl();
   loop.remove(impl_->socket->fd());
   if (impl_->group_socket) loop.remove(impl_->group_socket->fd());
+  for (auto& joined : impl_->joined_groups) loop.remove(joined->fd());
   loop.remove(impl_->timer.get());
 }
 
@@ -337,6 +340,23 @@ void Channel::send_control(std::uint8_t subtype, std::uint32_t argument, const s
   std::lock_guard lock(impl_->mutex);
   impl_->core->send_control(subtype, argument, member_or_address);
   impl_->after_core();
+}
+
+void Channel::join_group(const std::string& group) {
+  auto address = SocketAddress::parse(group);
+  if (!address || !address->is_multicast())
+    throw std::invalid_argument("join_group: '" + group + "' is not an IP multicast host:port");
+  auto socket = std::make_unique<transport::UdpSocket>(*address);
+  socket->join_group(*address);
+  transport::UdpSocket* raw = socket.get();
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& joined : impl_->joined_groups)
+      if (joined->local_address() == *address) return;  // already a member
+    impl_->joined_groups.push_back(std::move(socket));
+  }
+  Impl& impl = *impl_;
+  impl.runtime->impl().add(raw->fd(), EPOLLIN, [&impl, raw](std::uint32_t) { impl.receive_from(*raw); });
 }
 
 void Channel::update(const Manifest& manifest) {

@@ -3,6 +3,7 @@
 // runtime thread), and unreliable messages can be dropped with a given probability.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -31,6 +32,10 @@ class LoopbackPort : public ChannelPort {
   ~LoopbackPort() override;
   void send(std::span<const std::byte> payload, const Manifest* per_message, std::function<void()> done) override;
   void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) override;
+  // Datagram channels: one copy per member, or one per joined port of the manifest's group.
+  void send_to(std::span<const std::byte> payload, const std::string& address, const Manifest* per_message,
+               std::function<void()> done) override;
+  void join_group(const std::string& group) override;
   void set_peer(const std::string& address) override { peer_ = parse_endpoint(address)->port; }
   std::uint16_t local_port() const override { return port_; }
   void on_message(MessageHandler handler) override {
@@ -60,6 +65,7 @@ class LoopbackPort : public ChannelPort {
   MessageHandler message_handler_;
   ControlHandler control_handler_;
   PortStats stats_;
+  void transmit(std::span<const std::byte> payload, const Manifest& effective, std::uint16_t to);
 };
 
 class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
@@ -131,6 +137,19 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
     std::lock_guard lock(mutex_);
     sizes.push_back(size);
   }
+  void join(const std::string& group, std::uint16_t port) {
+    std::lock_guard lock(mutex_);
+    groups_[group].push_back(port);
+  }
+  std::vector<std::uint16_t> joined(const std::string& group) {
+    std::lock_guard lock(mutex_);
+    auto found = groups_.find(group);
+    return found == groups_.end() ? std::vector<std::uint16_t>{} : found->second;
+  }
+  void leave_all(std::uint16_t port) {
+    std::lock_guard lock(mutex_);
+    for (auto& [group, ports] : groups_) std::erase(ports, port);
+  }
   std::vector<std::size_t> recorded() {
     std::lock_guard lock(mutex_);
     return sizes;
@@ -168,6 +187,7 @@ class LoopbackHub : public std::enable_shared_from_this<LoopbackHub> {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   std::map<std::uint16_t, LoopbackPort*> ports_;
+  std::map<std::string, std::vector<std::uint16_t>> groups_;  // multicast group -> joined ports
   std::uint16_t next_ephemeral_ = 40000;
   std::mt19937 random_{12345};
   bool stopping_ = false;
@@ -191,7 +211,10 @@ inline void LoopbackPort::bind(std::uint16_t number) {
 }
 
 inline void LoopbackPort::close() {
-  if (bound_) hub_->unbind(port_);
+  if (bound_) {
+    hub_->leave_all(port_);
+    hub_->unbind(port_);
+  }
   bound_ = false;
   // Handlers may be running on the hub thread; wait for them unless we are that thread.
   std::lock_guard lock(mutex_);
@@ -199,20 +222,47 @@ inline void LoopbackPort::close() {
   control_handler_ = nullptr;
 }
 
-inline void LoopbackPort::send(std::span<const std::byte> payload, const Manifest* per_message,
-                               std::function<void()> done) {
-  Manifest effective = per_message ? per_message->merged_over(manifest_) : manifest_;
+inline void LoopbackPort::transmit(std::span<const std::byte> payload, const Manifest& effective, std::uint16_t to) {
   bool reliable = effective.reliability && effective.reliability->kind != Reliability::Kind::none;
   hub_->record(payload.size());
-  ++stats_.messages_sent;
-  stats_.bytes_sent += payload.size();
   if (reliable || !hub_->drop()) {
     std::vector<std::byte> copy(payload.begin(), payload.end());
     auto from = source();
-    hub_->to_port(peer_, [copy = std::move(copy), from](LoopbackPort& port) mutable { port.receive(std::move(copy), from); });
+    hub_->to_port(to, [copy = std::move(copy), from](LoopbackPort& port) mutable { port.receive(std::move(copy), from); });
+  }
+}
+
+inline void LoopbackPort::send(std::span<const std::byte> payload, const Manifest* per_message,
+                               std::function<void()> done) {
+  Manifest effective = per_message ? per_message->merged_over(manifest_) : manifest_;
+  ++stats_.messages_sent;
+  stats_.bytes_sent += payload.size();
+  if (manifest_.multicast && !manifest_.multicast->group.empty()) {
+    // One copy on the "wire" reaches every port that joined the group.
+    hub_->record(payload.size());
+    for (auto to : hub_->joined(manifest_.multicast->group)) {
+      std::vector<std::byte> copy(payload.begin(), payload.end());
+      auto from = source();
+      hub_->to_port(to, [copy = std::move(copy), from](LoopbackPort& port) mutable { port.receive(std::move(copy), from); });
+    }
+  } else if (manifest_.multicast) {
+    for (const auto& member : manifest_.multicast->members) transmit(payload, effective, parse_endpoint(member.address)->port);
+  } else {
+    transmit(payload, effective, peer_);
   }
   hub_->post(std::move(done));
 }
+
+inline void LoopbackPort::send_to(std::span<const std::byte> payload, const std::string& address,
+                                  const Manifest* per_message, std::function<void()> done) {
+  Manifest effective = per_message ? per_message->merged_over(manifest_) : manifest_;
+  ++stats_.messages_sent;
+  stats_.bytes_sent += payload.size();
+  transmit(payload, effective, parse_endpoint(address)->port);
+  hub_->post(std::move(done));
+}
+
+inline void LoopbackPort::join_group(const std::string& group) { hub_->join(group, port_); }
 
 inline void LoopbackPort::send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) {
   auto destination = *parse_endpoint(address);

@@ -126,6 +126,12 @@ class Channel {
   // Adds a member, or changes an existing member's address.
   void add_member(const Member& member);
 
+  // Also receives what is sent to the IP multicast group "239.1.2.3:7000" (a socket bound to
+  // the group address and port joins it; replies and acks still leave from the channel's own
+  // socket). Joining the same group again does nothing. Throws std::invalid_argument for a
+  // non-multicast address, std::system_error when the socket cannot be bound or joined.
+  void join_group(const std::string& group);
+
   // Connection control (TMC_TYPE_CONTROL, wire_format.h): used by the shim's connection
   // handshake. send_control goes to one member by name, or to a raw "host:port" address when
   // no member has that name; received control packets go to the handler (runtime thread).

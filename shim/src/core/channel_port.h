@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,21 @@ class ChannelPort {
   virtual void on_control(ControlHandler handler) = 0;
   virtual PortStats stats() const = 0;
   virtual void close() = 0;
+
+  // Datagram channels (udp-sender / udp-receiver sockets, datagram_bridge.h). The defaults
+  // refuse, so a port that only serves stream connections need not implement them.
+  // One message to the channel peer at "host:port" only (it becomes a member on first use).
+  virtual void send_to(std::span<const std::byte> payload, const std::string& address, const Manifest* per_message,
+                       std::function<void()> done) {
+    (void)payload, (void)address, (void)per_message;
+    done();
+    throw std::logic_error("this channel port does not send datagrams");
+  }
+  // Also receive what is sent to the IP multicast group "239.1.2.3:7000".
+  virtual void join_group(const std::string& group) {
+    (void)group;
+    throw std::logic_error("this channel port cannot join a multicast group");
+  }
 };
 
 class ChannelFactory {

@@ -4,6 +4,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
+#include <vector>
+
 #include "core/guard.h"
 #include "core/real.h"
 #include "tmc/channel.h"
@@ -27,6 +31,28 @@ class EnginePort : public ChannelPort {
     ShimScope scope;
     auto completion = per_message ? channel_.send(payload, *per_message) : channel_.send(payload);
     completion.on_complete([done = std::move(done)](SendStatus) { done(); });
+  }
+
+  // A peer of a datagram channel is a member named "peer-<n>"; a per-message manifest with
+  // `targets: [name]` sends to it alone. Members are never removed (the engine holds at most 64),
+  // so past kMaxPeers the least recently used peer's slot is given the new address.
+  void send_to(std::span<const std::byte> payload, const std::string& address, const Manifest* per_message,
+               std::function<void()> done) override {
+    ShimScope scope;
+    Manifest targeted;
+    {
+      std::lock_guard lock(peers_mutex_);
+      auto& slot = slot_for(address);
+      targeted = per_message ? *per_message : Manifest{};
+      targeted.targets = slot.targets;
+    }
+    auto completion = channel_.send(payload, targeted);
+    completion.on_complete([done = std::move(done)](SendStatus) { done(); });
+  }
+
+  void join_group(const std::string& group) override {
+    ShimScope scope;
+    channel_.join_group(group);
   }
 
   void send_control(std::uint8_t subtype, std::uint32_t argument, const std::string& address) override {
@@ -86,7 +112,49 @@ class EnginePort : public ChannelPort {
     options.runtime = std::move(runtime);
     return options;
   }
+  struct PeerSlot {
+    std::string name;
+    std::string address;
+    Targets targets;
+    std::uint64_t last_used = 0;
+  };
+  static constexpr std::size_t kMaxPeers = 48;  // of the engine's 64 members; the rest for group members
+
+  // Under peers_mutex_.
+  PeerSlot& slot_for(const std::string& address) {
+    ++use_clock_;
+    if (auto found = by_address_.find(address); found != by_address_.end()) {
+      auto& slot = slots_[found->second];
+      slot.last_used = use_clock_;
+      return slot;
+    }
+    std::size_t index;
+    if (slots_.size() < kMaxPeers) {
+      index = slots_.size();
+      PeerSlot slot;
+      slot.name = "peer-" + std::to_string(index);
+      slot.targets.kind = Targets::Kind::subset;
+      slot.targets.names = {slot.name};
+      slots_.push_back(std::move(slot));
+    } else {
+      index = 0;
+      for (std::size_t i = 1; i < slots_.size(); ++i)
+        if (slots_[i].last_used < slots_[index].last_used) index = i;
+      by_address_.erase(slots_[index].address);
+    }
+    auto& slot = slots_[index];
+    slot.address = address;
+    slot.last_used = use_clock_;
+    by_address_[address] = index;
+    channel_.add_member(Member{slot.name, address});
+    return slot;
+  }
+
   Channel channel_;
+  std::mutex peers_mutex_;
+  std::vector<PeerSlot> slots_;
+  std::map<std::string, std::size_t> by_address_;
+  std::uint64_t use_clock_ = 0;
 };
 
 class EngineFactory : public ChannelFactory {

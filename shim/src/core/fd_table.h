@@ -20,6 +20,7 @@ namespace tmc::shim {
 struct Rule;
 class Connection;
 class Listener;
+class DatagramSocket;
 
 // What the application believes a managed fd is, and the bridge objects behind it.
 struct SocketState {
@@ -36,6 +37,7 @@ struct SocketState {
   int owner_pid = 0;  // process whose bridge owns `connection`/`listener` (fork children do not)
   std::shared_ptr<Connection> connection;
   std::shared_ptr<Listener> listener;
+  std::shared_ptr<DatagramSocket> datagram;  // Kind::datagram (datagram_bridge.h)
   std::atomic<int> pending_error{0};  // SO_ERROR
   std::atomic<bool> restore_send_buffer{false};
   std::atomic<bool> failure_reported{false};  // SO_ERROR returned the connect failure once  // nonblocking connect shrank SO_SNDBUF

@@ -72,12 +72,6 @@ __attribute__((constructor(101))) static void tmc_shim_start() {
   } catch (const std::exception& failure) {
     refuse(path + ":0:0: " + failure.what());
   }
-  for (const auto& rule : policy->rules) {
-    if (rule.role == Role::udp_sender || rule.role == Role::udp_receiver) {
-      refuse(rule.source + ": role " + to_string(rule.role) +
-             " is not implemented by this version of libtmc_shim.so (only tcp-client and tcp-server)");
-    }
-  }
   ShimConfig configuration;
   configuration.policy = policy;
   configuration.program = program;

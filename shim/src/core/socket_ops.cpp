@@ -16,6 +16,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "core/datagram_ops.h"
 #include "core/guard.h"
 #include "core/log.h"
 
@@ -36,16 +37,6 @@ std::mutex& bridge_mutex() {
 }
 Bridge* bridge_instance = nullptr;
 int bridge_pid = 0;
-// getpid() is a system call; the hot path reads this instead (set again in a fork child).
-std::atomic<int> cached_pid{0};
-int current_pid() {
-  int pid = cached_pid.load(std::memory_order_relaxed);
-  if (pid == 0) {
-    pid = ::getpid();
-    cached_pid.store(pid, std::memory_order_relaxed);
-  }
-  return pid;
-}
 
 // SOCK_STREAM etc. of an INET socket; -1 when not a socket or not INET.
 bool inet_stream_socket(int fd, int* family) {
@@ -57,6 +48,39 @@ bool inet_stream_socket(int fd, int* family) {
   if (TMC_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) return false;
   *family = domain;
   return true;
+}
+
+// Whether another process still holds the abstract AF_UNIX listener `name` (/proc/net/unix).
+bool abstract_socket_in_use(const std::string& name) {
+  std::ifstream table("/proc/net/unix");
+  std::string line, needle = "@" + name;
+  while (std::getline(table, line)) {
+    auto at = line.rfind(' ');
+    if (at != std::string::npos && line.compare(at + 1, std::string::npos, needle) == 0) return true;
+  }
+  return false;
+}
+
+void restore_send_buffer(int fd, SocketState& state) {
+  if (!state.restore_send_buffer.exchange(false)) return;
+  // Undo the small SO_SNDBUF a nonblocking connect used to hold POLLOUT back.
+  int size = 212992;  // net.core.wmem_default on Linux
+  std::ifstream("/proc/sys/net/core/wmem_default") >> size;
+  TMC_REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  FdTable::remove_flags(fd, kAttentionFlag);
+}
+
+}  // namespace
+
+// getpid() is a system call; the hot path reads this instead (set again in a fork child).
+std::atomic<int> cached_pid{0};
+int current_pid() {
+  int pid = cached_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
 }
 
 // Writes `endpoint` as the application's family would see it (IPv4-mapped for AF_INET6).
@@ -103,30 +127,27 @@ IpAddress route_source(const InetEndpoint& destination) {
   return result;
 }
 
-// Whether another process still holds the abstract AF_UNIX listener `name` (/proc/net/unix).
-bool abstract_socket_in_use(const std::string& name) {
-  std::ifstream table("/proc/net/unix");
-  std::string line, needle = "@" + name;
-  while (std::getline(table, line)) {
-    auto at = line.rfind(' ');
-    if (at != std::string::npos && line.compare(at + 1, std::string::npos, needle) == 0) return true;
-  }
-  return false;
+void configure(ShimConfig config) {
+  mutable_config() = std::move(config);
+  datagram::configure(mutable_config().policy);
 }
-
-void restore_send_buffer(int fd, SocketState& state) {
-  if (!state.restore_send_buffer.exchange(false)) return;
-  // Undo the small SO_SNDBUF a nonblocking connect used to hold POLLOUT back.
-  int size = 212992;  // net.core.wmem_default on Linux
-  std::ifstream("/proc/sys/net/core/wmem_default") >> size;
-  TMC_REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  FdTable::remove_flags(fd, kAttentionFlag);
-}
-
-}  // namespace
-
-void configure(ShimConfig config) { mutable_config() = std::move(config); }
 const ShimConfig& config() { return mutable_config(); }
+
+std::shared_ptr<ChannelFactory> process_factory() {
+  static auto* mutex = new std::mutex;
+  static auto* factory = new std::shared_ptr<ChannelFactory>;
+  static int factory_pid = 0;
+  std::lock_guard lock(*mutex);
+  auto& configuration = mutable_config();
+  if (!configuration.make_factory) return nullptr;
+  if (!*factory || factory_pid != ::getpid()) {
+    if (*factory && factory_pid != ::getpid()) new std::shared_ptr<ChannelFactory>(std::move(*factory));  // the parent's: leaked (its threads are gone)
+    ShimScope scope;
+    *factory = configuration.make_factory();
+    factory_pid = ::getpid();
+  }
+  return *factory;
+}
 
 Bridge* bridge() {
   std::lock_guard lock(bridge_mutex());
@@ -134,7 +155,7 @@ Bridge* bridge() {
     auto& configuration = mutable_config();
     if (!configuration.make_factory) return nullptr;
     ShimScope scope;
-    bridge_instance = new Bridge(configuration.make_factory(), configuration.bridge_options);
+    bridge_instance = new Bridge(process_factory(), configuration.bridge_options);
     bridge_pid = ::getpid();
   }
   return bridge_instance;
@@ -161,6 +182,7 @@ void after_fork_child() {
     bridge_instance->abandon_after_fork();
     bridge_instance = nullptr;  // leaked on purpose: destroying it would join dead threads
   }
+  datagram_after_fork_child();
   for (int fd : FdTable::internal_fds()) TMC_REAL(close)(fd);
   FdTable::forget_internal();
 }
@@ -176,6 +198,7 @@ int socket(int domain, int type, int protocol) {
 int connect(int fd, const sockaddr* address, socklen_t length) {
   const auto& configuration = config();
   if (inside_shim() || !configuration.policy) return TMC_REAL(connect)(fd, address, length);
+  if (auto handled = datagram::connect(fd, address, length)) return *handled;  // udp-sender
   if (FdTable::managed(fd)) {
     auto state = FdTable::get(fd);
     if (state && state->kind != SocketState::Kind::datagram) {
@@ -278,6 +301,10 @@ int connect(int fd, const sockaddr* address, socklen_t length) {
 
 int listen(int fd, int backlog) {
   const auto& configuration = config();
+  if (is_bridged_datagram(fd) && !inside_shim()) {
+    errno = EOPNOTSUPP;  // as for a UDP socket (the AF_UNIX end behind it could listen)
+    return -1;
+  }
   if (inside_shim() || !configuration.policy || FdTable::managed(fd)) return TMC_REAL(listen)(fd, backlog);
   const int saved_errno = errno;
   auto pass = [&] {
@@ -548,6 +575,7 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* length) {
 }
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t length) {
+  if (auto handled = datagram::setsockopt(fd, level, name, value, length)) return *handled;  // IP_ADD_MEMBERSHIP
   if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(setsockopt)(fd, level, name, value, length);
   auto state = FdTable::get(fd);
   if (!state) return TMC_REAL(setsockopt)(fd, level, name, value, length);
@@ -599,7 +627,12 @@ bool direct_send(int fd, const iovec* data, int count, int flags) {
 
 ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const sockaddr* address,
                socklen_t address_length) {
-  if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(sendto)(fd, buffer, length, flags, address, address_length);
+  if (inside_shim()) return TMC_REAL(sendto)(fd, buffer, length, flags, address, address_length);
+  if (is_bridged_datagram(fd) || (!FdTable::managed(fd) && classify_sends.load(std::memory_order_relaxed) &&
+                                  datagram::classify_for_send(fd, address, address_length))) {
+    return datagram::send_buffer(fd, buffer, length, flags, address, address_length);
+  }
+  if (!FdTable::managed(fd)) return TMC_REAL(sendto)(fd, buffer, length, flags, address, address_length);
   iovec data{const_cast<void*>(buffer), length};
   if (direct_send(fd, &data, 1, flags)) return static_cast<ssize_t>(length);
   // A connected stream socket ignores the destination (TCP does).
@@ -607,7 +640,13 @@ ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const 
 }
 
 ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(sendmsg)(fd, message, flags);
+  if (inside_shim()) return TMC_REAL(sendmsg)(fd, message, flags);
+  if (is_bridged_datagram(fd) ||
+      (!FdTable::managed(fd) && classify_sends.load(std::memory_order_relaxed) &&
+       datagram::classify_for_send(fd, static_cast<const sockaddr*>(message->msg_name), message->msg_namelen))) {
+    return datagram::send_message(fd, message, flags);
+  }
+  if (!FdTable::managed(fd)) return TMC_REAL(sendmsg)(fd, message, flags);
   msghdr copy = *message;
   copy.msg_name = nullptr;
   copy.msg_namelen = 0;
@@ -621,7 +660,12 @@ ssize_t sendmsg(int fd, const msghdr* message, int flags) {
 }
 
 int sendmmsg(int fd, mmsghdr* messages, unsigned count, int flags) {
-  if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(sendmmsg)(fd, messages, count, flags);
+  if (inside_shim()) return TMC_REAL(sendmmsg)(fd, messages, count, flags);
+  if (!FdTable::managed(fd) && count > 0 && classify_sends.load(std::memory_order_relaxed)) {
+    datagram::classify_for_send(fd, static_cast<const sockaddr*>(messages[0].msg_hdr.msg_name),
+                                messages[0].msg_hdr.msg_namelen);
+  }
+  if (!FdTable::managed(fd)) return TMC_REAL(sendmmsg)(fd, messages, count, flags);
   unsigned sent = 0;
   for (; sent < count; ++sent) {
     ssize_t result = ops::sendmsg(fd, &messages[sent].msg_hdr, flags);
@@ -638,6 +682,7 @@ ssize_t recvfrom(int fd, void* buffer, std::size_t length, int flags, sockaddr* 
   if (!FdTable::managed(fd) || inside_shim()) {
     return TMC_REAL(recvfrom)(fd, buffer, length, flags, address, address_length);
   }
+  if (is_bridged_datagram(fd)) return datagram::receive_buffer(fd, buffer, length, flags, address, address_length);
   ssize_t result = TMC_REAL(recvfrom)(fd, buffer, length, flags, nullptr, nullptr);
   if (result >= 0 && address_length) *address_length = 0;  // a TCP socket reports no source
   return result;
@@ -645,6 +690,7 @@ ssize_t recvfrom(int fd, void* buffer, std::size_t length, int flags, sockaddr* 
 
 ssize_t recvmsg(int fd, msghdr* message, int flags) {
   if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(recvmsg)(fd, message, flags);
+  if (is_bridged_datagram(fd)) return datagram::receive_message(fd, message, flags);
   void* name = message->msg_name;
   message->msg_name = nullptr;
   ssize_t result = TMC_REAL(recvmsg)(fd, message, flags);
@@ -655,6 +701,7 @@ ssize_t recvmsg(int fd, msghdr* message, int flags) {
 
 int recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags, timespec* timeout) {
   if (!FdTable::managed(fd) || inside_shim()) return TMC_REAL(recvmmsg)(fd, messages, count, flags, timeout);
+  if (is_bridged_datagram(fd)) return datagram::receive_messages(fd, messages, count, flags, timeout);
   int result = TMC_REAL(recvmmsg)(fd, messages, count, flags, timeout);
   for (int i = 0; i < result; ++i) messages[i].msg_hdr.msg_namelen = 0;
   return result;

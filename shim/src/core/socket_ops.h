@@ -31,6 +31,10 @@ struct ShimConfig {
 
 void configure(ShimConfig config);
 const ShimConfig& config();
+// getpid(), cached (no system call on the hot path; reset in a fork child).
+int current_pid();
+// The channel factory of this process, shared by its bridges (re-created in a fork child).
+std::shared_ptr<ChannelFactory> process_factory();
 // The bridge of this process, created on first use (nullptr when no policy).
 Bridge* bridge();
 // fork(): prepare/parent/child hooks (registered with pthread_atfork by the shim library).
@@ -38,10 +42,19 @@ void before_fork();
 void after_fork_parent();
 void after_fork_child();
 
+// Address helpers shared with datagram_ops.
+// Writes `endpoint` as the application's family would see it (IPv4-mapped for AF_INET6).
+socklen_t to_sockaddr(const InetEndpoint& endpoint, int family, sockaddr_storage* out);
+// Copies a sockaddr out with getsockname() truncation semantics.
+void copy_out(const sockaddr_storage& address, socklen_t actual, sockaddr* out, socklen_t* length);
+// The local address the kernel would pick to reach `destination`; the wildcard when none.
+IpAddress route_source(const InetEndpoint& destination);
+
 // Extra fd-table flag bits (fd_table.h reserves 1 and 2).
 constexpr std::uint8_t kSendCallFlag = 4;   // writes record message boundaries
 constexpr std::uint8_t kAttentionFlag = 8;  // a pending fix-up (restore SO_SNDBUF after a nonblocking connect)
 constexpr std::uint8_t kDirectSendFlag = 16;  // a bridged connection: writes may skip the socketpair
+constexpr std::uint8_t kDatagramFlag = 32;  // a bridged UDP socket: every send/recv adds/strips the record header
 
 namespace ops {
 int socket(int domain, int type, int protocol);

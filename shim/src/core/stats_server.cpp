@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "core/bridge.h"
+#include "core/datagram_ops.h"
 #include "core/fd_table.h"
+#include "core/datagram_ops.h"
 #include "core/guard.h"
 #include "core/real.h"
 #include "core/socket_ops.h"
@@ -36,6 +38,7 @@ void serve(int listener) {
     bool prometheus = count > 0 && std::strncmp(request, "prometheus", 10) == 0;
     Bridge* shim_bridge = bridge();
     std::string text = shim_bridge ? shim_bridge->stats(prometheus) : std::string("no bridge\n");
+    if (DatagramBridge* datagrams = datagram_bridge()) text += datagrams->stats(prometheus);
     std::size_t done = 0;
     while (done < text.size()) {
       ssize_t written = TMC_REAL(write)(client, text.data() + done, text.size() - done);

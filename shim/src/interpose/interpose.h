@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/datagram_ops.h"
 #include "core/fd_table.h"
 #include "core/guard.h"
 #include "core/real.h"
@@ -27,9 +28,13 @@ extern char** environ;
 namespace tmc::shim {
 
 // Flags that make a write-like call leave the hot path.
-constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag;
+constexpr std::uint8_t kWriteFlags = kSendCallFlag | kAttentionFlag | kDirectSendFlag | kDatagramFlag;
 // ... and of those, the ones whose kernel write must go through ops::framed_write.
 constexpr std::uint8_t kFramedWriteFlags = kSendCallFlag | kAttentionFlag;
+// A send-like call on an fd the shim does not manage: classified first when UDP senders exist.
+inline bool plain_send(int fd) {
+  return !needs_shim(fd, FdTable::kManaged) && !classify_sends.load(std::memory_order_relaxed);
+}
 
 [[noreturn]] inline void fortify_fail() {
   static const char message[] = "*** buffer overflow detected ***: terminated\n";

@@ -6,5 +6,8 @@ extern "C" TMC_EXPORT int ioctl(int fd, unsigned long request, ...) {
   va_start(arguments, request);
   void* argument = va_arg(arguments, void*);
   va_end(arguments);
+  if (__builtin_expect(tmc::shim::needs_shim(fd, tmc::shim::kDatagramFlag), 0)) {
+    if (auto handled = tmc::shim::datagram::ioctl(fd, request, argument)) return *handled;  // FIONREAD
+  }
   return TMC_REAL(ioctl)(fd, request, argument);
 }

@@ -2,7 +2,7 @@
 #include "interpose/interpose.h"
 
 extern "C" TMC_EXPORT ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  if (__builtin_expect(!tmc::shim::needs_shim(fd, tmc::shim::FdTable::kManaged), 1)) {
+  if (__builtin_expect(tmc::shim::plain_send(fd), 1)) {
     return TMC_REAL(sendmsg)(fd, message, flags);
   }
   return tmc::shim::ops::sendmsg(fd, message, flags);

@@ -3,7 +3,7 @@
 
 extern "C" TMC_EXPORT ssize_t sendto(int fd, const void* buffer, size_t length, int flags, const sockaddr* address,
                                      socklen_t address_length) {
-  if (__builtin_expect(!tmc::shim::needs_shim(fd, tmc::shim::FdTable::kManaged), 1)) {
+  if (__builtin_expect(tmc::shim::plain_send(fd), 1)) {
     return TMC_REAL(sendto)(fd, buffer, length, flags, address, address_length);
   }
   return tmc::shim::ops::sendto(fd, buffer, length, flags, address, address_length);
