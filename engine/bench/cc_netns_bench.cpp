@@ -151,14 +151,14 @@ tmc::ChannelOptions channel_options(const Options& options, bool sender) {
 void print_engine_stats(const char* role, const tmc::Stats& s) {
   std::printf("%s_ENGINE packets_sent=%llu packets_received=%llu retransmissions=%llu loss_ratio=%.4f "
               "duplicates=%llu acks_sent=%llu acks_received=%llu srtt_us=%.1f rtt_p50_us=%.1f rtt_p99_us=%.1f "
-              "abandoned=%llu timeouts=%llu cwnd_bytes=%llu congestion_events=%llu\n",
+              "abandoned=%llu timeouts=%llu probes=%llu cwnd_bytes=%llu congestion_events=%llu\n",
               role, (unsigned long long)s.packets_sent, (unsigned long long)s.packets_received,
               (unsigned long long)s.retransmissions, s.loss_ratio, (unsigned long long)s.duplicates_dropped,
               (unsigned long long)s.acks_sent, (unsigned long long)s.acks_received,
               std::chrono::duration<double, std::micro>(s.smoothed_rtt).count(),
               std::chrono::duration<double, std::micro>(s.rtt_p50).count(),
               std::chrono::duration<double, std::micro>(s.rtt_p99).count(), (unsigned long long)s.abandoned,
-              (unsigned long long)s.timeouts, (unsigned long long)s.congestion_window_bytes,
+              (unsigned long long)s.timeouts, (unsigned long long)s.probes, (unsigned long long)s.congestion_window_bytes,
               (unsigned long long)s.congestion_events);
 }
 

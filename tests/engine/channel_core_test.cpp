@@ -231,6 +231,46 @@ TEST(ChannelCore, AllFailsWhenAMemberStaysDown) {
   EXPECT_EQ(after_revival.status(), SendStatus::delivered);
 }
 
+// RFC 9002 6.2: with a silent receiver the sender does not retransmit its window on every
+// timeout. Each probe timeout sends two probes and doubles the timeout (1, 2, 4, 8 ms from the
+// 1 ms initial RTO, at most RttEstimator::kMaxBackoffs doublings); nothing is declared lost.
+TEST(ChannelCore, ProbeTimeoutsSendTwoProbesAndBackOff) {
+  SimNetwork network;
+  Manifest base{.ordering = Ordering::fifo};
+  base.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s};
+  const Manifest manifest = SimNetwork::group_manifest(2, base);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  receiver.down = true;
+  std::vector<Completion> completions;
+  for (int i = 0; i < 10; ++i) completions.push_back(sender.core->send(make_payload(i), {}, network.now()));
+  network.advance(900us);
+  EXPECT_EQ(sender.core->stats().timeouts, 0u);
+  network.advance(200us);  // PTO at 1 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 1u);
+  EXPECT_EQ(sender.core->stats().probes, 2u);
+  network.advance(1800us);  // 2.9 ms: the next PTO is due at 3 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 1u);
+  network.advance(200us);
+  EXPECT_EQ(sender.core->stats().timeouts, 2u);
+  network.advance(3800us);  // 6.9 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 2u);
+  network.advance(200us);  // 7.1 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 3u);
+  network.advance(8ms);  // 15.1 ms: PTO at 15 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 4u);
+  network.advance(8ms);  // 23.1 ms: backoff capped at 8 ms, PTO at 23 ms
+  EXPECT_EQ(sender.core->stats().timeouts, 5u);
+  const Stats stats = sender.core->stats();
+  EXPECT_EQ(stats.probes, 10u) << "two probes per timeout";
+  EXPECT_EQ(stats.retransmissions, stats.probes) << "no loss declared without acknowledgements";
+  // The receiver returns: the probes' acks restart the flow and everything completes.
+  receiver.down = false;
+  network.advance(20ms);
+  for (const auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  EXPECT_EQ(receiver.delivered.size(), 10u);
+}
+
 TEST(ChannelCore, DeadlineExpiresUnackedMessage) {
   SimNetwork network;
   const Manifest manifest = quorum_manifest({.kind = Reliability::Kind::all});
@@ -357,6 +397,30 @@ TEST(ChannelCorePathControl, FixedWindowBoundsPacketsInFlight) {
   for (int i = 0; i < 200 && sender.core->pending_sends(); ++i) network.advance(1ms);
   EXPECT_EQ(receiver.delivered.size(), 200u);
   EXPECT_NE(sender.core->plan().find("congestion control: fixed-window"), std::string::npos);
+}
+
+// Probes are not new bytes in flight: the acknowledgement that clears a probed packet clears
+// both copies. Were each probe counted, the window below (10 packets) would be used up by
+// 12 probes' bytes and the sender would stall for good after the receiver's outage.
+TEST(ChannelCorePathControl, ProbesDoNotLeakIntoBytesInFlight) {
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s},
+          .congestion_control = CongestionControl{.algorithm = "fixed-window", .params = {{"window_bytes", "10000"}}}});
+  SimNetwork network;
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  for (int outage = 0; outage < 3; ++outage) {
+    receiver.down = true;
+    for (int i = 0; i < 5; ++i) sender.core->send(std::vector<std::byte>(900), {}, network.now());
+    network.advance(20ms);  // several probe timeouts, two probes each
+    receiver.down = false;
+    network.advance(30ms);
+  }
+  EXPECT_GE(sender.core->stats().probes, 12u);
+  for (int i = 0; i < 100; ++i) sender.core->send(std::vector<std::byte>(900), {}, network.now());
+  for (int i = 0; i < 200 && sender.core->pending_sends(); ++i) network.advance(1ms);
+  EXPECT_EQ(receiver.delivered.size(), 115u);
+  EXPECT_EQ(sender.core->pending_sends(), 0u);
 }
 
 TEST(ChannelCorePathControl, UnknownAlgorithmOrModuleFailsTheManifest) {

@@ -122,6 +122,31 @@ TEST(RttEstimator, SampleResetsBackoff) {
   EXPECT_EQ(rtt.rto(), 2000us);
 }
 
+// RFC 9002 6.2.1: an acknowledgement without a sample (Karn) still ends the backoff.
+TEST(RttEstimator, ResetBackoffReturnsToTheComputedTimeout) {
+  RttEstimator rtt(wide_bounds());
+  rtt.on_sample(100us);  // RTO 300 us
+  rtt.on_timeout();
+  rtt.on_timeout();
+  ASSERT_EQ(rtt.rto(), 1200us);
+  rtt.reset_backoff();
+  EXPECT_EQ(rtt.rto(), 300us);
+  rtt.reset_backoff();  // nothing to reset
+  EXPECT_EQ(rtt.rto(), 300us);
+  RttEstimator fresh(wide_bounds());
+  fresh.on_timeout();
+  fresh.reset_backoff();
+  EXPECT_EQ(fresh.rto(), 1ms) << "initial RTO before any sample";
+}
+
+TEST(RttEstimator, LatestSampleIsKept) {
+  RttEstimator rtt(wide_bounds());
+  rtt.on_sample(100us);
+  rtt.on_sample(900us);
+  EXPECT_EQ(rtt.latest(), 900us);
+  EXPECT_LT(rtt.smoothed(), 900us);
+}
+
 TEST(RttEstimator, SetBoundsRecomputesTheRto) {
   RttEstimator rtt(wide_bounds());
   rtt.set_bounds({.min_rto = 0ns, .max_rto = 10s, .initial_rto = 3ms});

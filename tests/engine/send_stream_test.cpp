@@ -1,9 +1,11 @@
-// core/send_stream: window accounting, cumulative + SACK acknowledgement, Karn's algorithm,
-// RFC 9002 6.1.1 packet-threshold loss detection, re-retransmission after the time threshold,
-// timer retransmission, abandonment moving the forward sequence, and a group stream with
-// several receivers. Mock time throughout.
+// core/send_stream: window accounting, cumulative + SACK acknowledgement, Karn's algorithm and
+// ack-delay adjusted samples, RFC 9002 6.1 packet- and time-threshold loss detection (also of a
+// retransmission, relative to itself), the probe timeout (at most two probes, no loss declared,
+// no spurious retransmission for a late ack), persistent congestion, abandonment moving the
+// forward sequence, and a group stream with several receivers. Mock time throughout.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -16,8 +18,7 @@ using namespace std::chrono_literals;
 
 const TimePoint kStart = TimePoint(std::chrono::seconds(100));
 
-// Records what the stream reports and, like the channel core, marks a retransmitted packet as
-// sent again (transmissions + 1, last_sent = now).
+// Records what the stream reports (the stream itself stamps each copy it asks for).
 struct Recorder : SendStream::Events {
   struct Acked {
     std::uint64_t message_id;
@@ -29,7 +30,9 @@ struct Recorder : SendStream::Events {
     int member;
   };
   std::vector<Acked> acked;
-  std::vector<Retransmitted> retransmitted;
+  std::vector<Retransmitted> retransmitted;  // loss retransmissions and probes
+  std::vector<Retransmitted> probed;         // probes only
+  std::vector<int> persistent;               // on_persistent_congestion members
   std::vector<Acked> done;  // on_packet_done: every receiver acknowledged (member unused: -1)
   TimePoint now = kStart;
 
@@ -39,11 +42,12 @@ struct Recorder : SendStream::Events {
   void on_packet_done(const SentPacket& packet, const Duration* rtt) override {
     done.push_back({packet.message_id, -1, rtt ? std::optional<Duration>(*rtt) : std::nullopt});
   }
-  void on_retransmit(SentPacket& packet, int member) override {
+  void on_retransmit(SentPacket& packet, int member) override { retransmitted.push_back({packet.message_id, member}); }
+  void on_probe(SentPacket& packet, int member) override {
+    probed.push_back({packet.message_id, member});
     retransmitted.push_back({packet.message_id, member});
-    packet.last_sent = now;
-    ++packet.transmissions;
   }
+  void on_persistent_congestion(int member) override { persistent.push_back(member); }
   std::vector<std::uint64_t> acked_ids() const {
     std::vector<std::uint64_t> ids;
     for (const auto& a : acked) ids.push_back(a.message_id);
@@ -56,6 +60,12 @@ struct Recorder : SendStream::Events {
   }
 };
 using Ids = std::vector<std::uint64_t>;
+
+// Timing with the given probe timeout (and time threshold, persistent congestion duration).
+std::function<SendStream::Timing(int)> pto(Duration timeout, Duration threshold = 1ms,
+                                           Duration persistent = Duration::max()) {
+  return [=](int) { return SendStream::Timing{threshold, timeout, persistent}; };
+}
 
 // A reliable packet for every receiver position in `mask`; message id = its sequence unless given.
 SentPacket packet(std::uint64_t message_id, std::uint64_t mask, TimePoint sent) {
@@ -153,7 +163,7 @@ TEST(SendStream, AcknowledgedPacketsBuffersAreRecycled) {
   EXPECT_GE(buffer.capacity(), 2u);
   EXPECT_EQ(stream.buffers().size(), 2u);
   // Packets still in flight keep their bytes (they may be retransmitted).
-  stream.on_timer(kStart + 10s, [](int) { return Duration(1ms); }, events);
+  stream.on_timer(kStart + 10s, pto(1ms), events);
   EXPECT_EQ(events.retransmitted_ids(), (Ids{3, 4}));
   stream.on_ack(0, ack(5), kStart + 11s, events);
   EXPECT_EQ(stream.buffers().size(), 4u);
@@ -204,7 +214,7 @@ TEST(SendStream, KarnNoRttSampleForARetransmittedPacket) {
   Recorder events;
   send_n(stream, 1);
   events.now = kStart + 5ms;
-  auto timed_out = stream.on_timer(kStart + 5ms, [](int) { return Duration(5ms); }, events);
+  auto timed_out = stream.on_timer(kStart + 5ms, pto(5ms), events);
   ASSERT_EQ(timed_out, (std::vector<int>{0}));
   ASSERT_EQ(events.retransmitted_ids(), (Ids{0}));
   stream.on_ack(0, ack(1), kStart + 6ms, events);
@@ -219,12 +229,12 @@ TEST(SendStream, PacketThresholdIsThree) {
   send_n(stream, 6);
   // Sequence 0 lost; 1 and 2 acknowledged: only two later packets, not lost yet.
   stream.on_ack(0, ack(0, {{1, 3}}), kStart + 10ms, events);
-  stream.detect_losses(0, kStart + 10ms, 1ms, events);
+  stream.detect_losses(0, kStart + 10ms, 100ms, events);  // time threshold far away
   EXPECT_TRUE(events.retransmitted.empty());
   // 3 acknowledged: three later packets, 0 is lost.
   stream.on_ack(0, ack(0, {{1, 4}}), kStart + 11ms, events);
   events.now = kStart + 11ms;
-  stream.detect_losses(0, kStart + 11ms, 1ms, events);
+  stream.detect_losses(0, kStart + 11ms, 100ms, events);  // time threshold far away
   EXPECT_EQ(events.retransmitted_ids(), (Ids{0}));
 }
 
@@ -235,52 +245,185 @@ TEST(SendStream, PacketThresholdCountsSequencesNotAcks) {
   send_n(stream, 6);
   stream.on_ack(0, ack(0, {{5, 6}}), kStart + 10ms, events);
   events.now = kStart + 10ms;
-  stream.detect_losses(0, kStart + 10ms, 1ms, events);
+  stream.detect_losses(0, kStart + 10ms, 100ms, events);  // time threshold far away
   EXPECT_EQ(events.retransmitted_ids(), (Ids{0, 1, 2}));
 }
 
-TEST(SendStream, RetransmittedPacketWaitsForTheTimeThreshold) {
+// RFC 9002 6.1 applied to a retransmission: it is lost again only on evidence about packets
+// sent after it, never on a clock of its own while nothing newer is acknowledged.
+TEST(SendStream, RetransmissionIsJudgedRelativeToItself) {
   SendStream stream(0, {0}, 0);
   Recorder events;
-  send_n(stream, 5);
+  send_n(stream, 5);  // 0..4 at +0..+4 ms
   stream.on_ack(0, ack(0, {{1, 5}}), kStart + 10ms, events);
-  events.now = kStart + 10ms;
   stream.detect_losses(0, kStart + 10ms, 2ms, events);
   ASSERT_EQ(events.retransmitted_ids(), (Ids{0}));
-  // Another ack soon after: the retransmission is still in flight, not again.
-  events.now = kStart + 11ms;
-  stream.detect_losses(0, kStart + 11ms, 2ms, events);
+  // More acks of old packets, long after: the retransmission is not judged again.
+  stream.on_ack(0, ack(0, {{1, 5}}), kStart + 50ms, events);
+  EXPECT_EQ(stream.detect_losses(0, kStart + 50ms, 2ms, events), kNever);
   EXPECT_EQ(events.retransmitted.size(), 1u);
-  // After the time threshold since the last transmission: again.
-  events.now = kStart + 12ms;
-  stream.detect_losses(0, kStart + 12ms, 2ms, events);
+  // Three packets sent after the retransmission are acknowledged: it is lost again.
+  send_n(stream, 3, 1, kStart + 51ms);  // 5..7
+  stream.on_ack(0, ack(0, {{1, 8}}), kStart + 60ms, events);
+  stream.detect_losses(0, kStart + 60ms, 100ms, events);
   EXPECT_EQ(events.retransmitted_ids(), (Ids{0, 0}));
+}
+
+// RFC 9002 6.1.2: one later packet acknowledged is not enough for the packet threshold; the
+// packet is lost once the time threshold has passed since it was sent, and detect_losses says when.
+TEST(SendStream, TimeThresholdDeclaresLossAndSetsTheLossTime) {
+  SendStream stream(0, {0}, 0);
+  Recorder events;
+  send_n(stream, 2);  // 0 at +0, 1 at +1 ms
+  stream.on_ack(0, ack(0, {{1, 2}}), kStart + 2ms, events);
+  EXPECT_EQ(stream.detect_losses(0, kStart + 2ms, 5ms, events), kStart + 5ms);
+  EXPECT_TRUE(events.retransmitted.empty());
+  EXPECT_EQ(stream.next_timeout(pto(100ms, 5ms)), kStart + 5ms) << "the loss time replaces the PTO";
+  EXPECT_TRUE(stream.on_timer(kStart + 4ms, pto(100ms, 5ms), events).empty());
+  EXPECT_TRUE(events.retransmitted.empty());
+  EXPECT_TRUE(stream.on_timer(kStart + 5ms, pto(100ms, 5ms), events).empty()) << "a loss timer is no PTO";
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{0}));
+  EXPECT_TRUE(events.probed.empty());
+  EXPECT_EQ(stream.loss_time(0), kNever);
+  EXPECT_EQ(stream.next_timeout(pto(100ms, 5ms)), kStart + 105ms) << "PTO from the retransmission";
 }
 
 TEST(SendStream, NoLossDetectionWithoutAcknowledgements) {
   SendStream stream(0, {0}, 1000);
   Recorder events;
   send_n(stream, 10);
-  stream.detect_losses(0, kStart + 1s, 1ms, events);
+  EXPECT_EQ(stream.detect_losses(0, kStart + 1s, 1ms, events), kNever);
   EXPECT_TRUE(events.retransmitted.empty());
 }
 
-TEST(SendStream, TimerRetransmitsOnlyExpiredPackets) {
+// The probe timeout runs from the latest transmission to the receiver (RFC 9002 6.2.1) and
+// sends at most two probes, the oldest packets, declaring nothing lost (6.2.4).
+TEST(SendStream, ProbeTimeoutSendsAtMostTwoProbes) {
   SendStream stream(0, {0}, 0);
   Recorder events;
-  send_n(stream, 3);  // last_sent +0, +1, +2 ms
-  const auto rto = [](int) { return Duration(10ms); };
-  EXPECT_EQ(stream.next_timeout(rto), kStart + 10ms);
-  events.now = kStart + 9ms;
-  EXPECT_TRUE(stream.on_timer(kStart + 9ms, rto, events).empty());
+  send_n(stream, 10);  // last sent at +9 ms
+  EXPECT_EQ(stream.next_timeout(pto(10ms)), kStart + 19ms);
+  EXPECT_TRUE(stream.on_timer(kStart + 18ms, pto(10ms), events).empty());
   EXPECT_TRUE(events.retransmitted.empty());
-  events.now = kStart + 11ms;
-  EXPECT_EQ(stream.on_timer(kStart + 11ms, rto, events), (std::vector<int>{0}));
+  EXPECT_EQ(stream.on_timer(kStart + 19ms, pto(10ms), events), (std::vector<int>{0}));
   EXPECT_EQ(events.retransmitted_ids(), (Ids{0, 1}));
-  // Retransmitted packets re-arm from their new send time.
-  EXPECT_EQ(stream.next_timeout(rto), kStart + 12ms);
-  stream.on_ack(0, ack(3), kStart + 13ms, events);
-  EXPECT_EQ(stream.next_timeout(rto), kNever);
+  EXPECT_EQ(events.probed.size(), 2u) << "probes, not declared losses";
+  // The next probe timeout runs from the probes; a backed-off timeout (the caller's) is honoured.
+  EXPECT_EQ(stream.next_timeout(pto(20ms)), kStart + 39ms);
+  EXPECT_TRUE(stream.on_timer(kStart + 38ms, pto(20ms), events).empty());
+  EXPECT_EQ(stream.on_timer(kStart + 39ms, pto(20ms), events), (std::vector<int>{0}));
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{0, 1, 0, 1})) << "still the oldest two";
+  stream.on_ack(0, ack(10), kStart + 40ms, events);
+  EXPECT_EQ(stream.next_timeout(pto(10ms)), kNever);
+}
+
+// The receiver was descheduled: its acknowledgement arrives much later than the RTT, but before
+// the probe timeout. Nothing is retransmitted.
+TEST(SendStream, LateAckBeforeTheProbeTimeoutRetransmitsNothing) {
+  SendStream stream(0, {0}, 0);
+  Recorder events;
+  send_n(stream, 1);
+  stream.on_ack(0, ack(1), kStart + 100us, events);  // RTT 100 us
+  send_n(stream, 20, 1, kStart + 1ms);              // 1..20 at +1..+20 ms
+  EXPECT_TRUE(stream.on_timer(kStart + 29ms, pto(10ms), events).empty());
+  // The first ack after the stall covers only part of what was sent.
+  stream.on_ack(0, ack(9), kStart + 29ms, events);
+  EXPECT_EQ(stream.detect_losses(0, kStart + 29ms, 1ms, events), kNever);
+  stream.on_ack(0, ack(21), kStart + 29500us, events);
+  stream.detect_losses(0, kStart + 29500us, 1ms, events);
+  EXPECT_TRUE(events.retransmitted.empty());
+  EXPECT_EQ(stream.next_timeout(pto(10ms)), kNever);
+}
+
+// The stall outlasts the probe timeout: two probes go out, and the acknowledgement of the
+// originals (which arrive before the probes) condemns none of the packets queued behind them.
+TEST(SendStream, StallPastTheProbeTimeoutCostsTwoProbesNotTheWindow) {
+  SendStream stream(0, {0}, 0);
+  Recorder events;
+  send_n(stream, 1);
+  stream.on_ack(0, ack(1), kStart + 100us, events);
+  send_n(stream, 40, 1, kStart + 1ms);  // 1..40 at +1..+40 ms
+  EXPECT_EQ(stream.on_timer(kStart + 41ms, pto(1ms), events), (std::vector<int>{0}));
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{1, 2}));
+  // The receiver wakes up and acknowledges in batches of 8.
+  for (std::uint64_t cumulative = 9; cumulative <= 41; cumulative += 8) {
+    const TimePoint at = kStart + 45ms + std::chrono::microseconds(cumulative);
+    stream.on_ack(0, ack(std::min<std::uint64_t>(cumulative, 41)), at, events);
+    stream.detect_losses(0, at, 1ms, events);
+  }
+  stream.on_ack(0, ack(41), kStart + 46ms, events);
+  EXPECT_EQ(events.retransmitted.size(), 2u) << "only the two probes";
+  EXPECT_EQ(stream.in_flight(), 0u);
+}
+
+// A probe's acknowledgement is evidence about the packets sent before the probe: a hole below
+// it is lost by the packet threshold, so recovery does not wait for one timer per packet.
+TEST(SendStream, ProbeAcknowledgementDrivesLossDetectionOfHoles) {
+  SendStream stream(0, {0}, 0);
+  Recorder events;
+  send_n(stream, 1);
+  stream.on_ack(0, ack(1), kStart + 100us, events);  // min RTT 100 us
+  send_n(stream, 8, 1, kStart + 1ms);                 // 1..8 at +1..+8 ms; 1..5 are lost
+  stream.on_ack(0, ack(1, {{6, 9}}), kStart + 9ms, events);
+  stream.detect_losses(0, kStart + 9ms, 100ms, events);  // lost by the packet threshold
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{1, 2, 3, 4, 5}));
+  // The retransmissions are lost too; a probe timeout sends the oldest two again.
+  events.retransmitted.clear();
+  EXPECT_EQ(stream.on_timer(kStart + 20ms, pto(5ms, 5ms), events), (std::vector<int>{0}));
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{1, 2}));
+  // Only the probes get through: their ack condemns the retransmissions of 3..5, sent before
+  // them (3 and 4 by the packet threshold, 5 by the time threshold).
+  stream.on_ack(0, ack(3, {{6, 9}}), kStart + 21ms, events);
+  stream.detect_losses(0, kStart + 21ms, 5ms, events);
+  EXPECT_EQ(events.retransmitted_ids(), (Ids{1, 2, 3, 4, 5}));
+  EXPECT_EQ(events.probed.size(), 2u);
+  stream.on_ack(0, ack(9), kStart + 22ms, events);
+  EXPECT_EQ(stream.in_flight(), 0u);
+}
+
+// RFC 9002 7.6.2: packets lost over more than the persistent congestion duration, with nothing
+// acknowledged between them, are persistent congestion; a shorter span is not.
+TEST(SendStream, PersistentCongestionNeedsTheWholeSpanLost) {
+  SendStream stream(0, {4}, 0);
+  Recorder events;
+  send_n(stream, 1);
+  stream.on_ack(0, ack(1), kStart + 100us, events);  // an RTT sample first
+  send_n(stream, 10, 1, kStart + 1ms);               // 1..10 at +1..+10 ms
+  stream.on_ack(0, ack(1, {{10, 11}}), kStart + 11ms, events);
+  stream.detect_losses(0, kStart + 11ms, 100ms, events, 5ms);  // 1..7 lost: 6 ms span
+  EXPECT_EQ(events.persistent, (std::vector<int>{4}));
+
+  SendStream other(0, {4}, 0);
+  Recorder second;
+  send_n(other, 1);
+  other.on_ack(0, ack(1), kStart + 100us, second);
+  send_n(other, 10, 1, kStart + 1ms);
+  // 4 arrived: the lost runs are 1..3 and 5..7, 2 ms each.
+  other.on_ack(0, ack(1, {{4, 5}, {10, 11}}), kStart + 11ms, second);
+  other.detect_losses(0, kStart + 11ms, 100ms, second, 5ms);
+  EXPECT_EQ(second.retransmitted_ids(), (Ids{1, 2, 3, 5, 6, 7}));
+  EXPECT_TRUE(second.persistent.empty());
+}
+
+// RFC 9002 5.3: the receiver's reported ack delay is taken off the sample, unless the result
+// would be below the minimum RTT.
+TEST(SendStream, RttSampleExcludesTheReportedAckDelay) {
+  SendStream stream(0, {0}, 0);
+  Recorder events;
+  send_n(stream, 1);
+  stream.on_ack(0, ack(1), kStart + 100us, events);  // min RTT 100 us
+  send_n(stream, 1, 1, kStart + 1ms);
+  wire::AckFrame delayed = ack(2);
+  delayed.ack_delay_us = 2000;
+  stream.on_ack(0, delayed, kStart + 3200us, events);
+  ASSERT_TRUE(events.acked.back().rtt);
+  EXPECT_EQ(*events.acked.back().rtt, 200us);
+  send_n(stream, 1, 1, kStart + 4ms);
+  delayed = ack(3);
+  delayed.ack_delay_us = 550;  // 600 - 550 < min RTT: not adjusted
+  stream.on_ack(0, delayed, kStart + 4600us, events);
+  EXPECT_EQ(*events.acked.back().rtt, 600us);
+  EXPECT_EQ(stream.min_rtt(0), 100us);
 }
 
 TEST(SendStream, AbandonReceiverMovesTheForwardSequence) {
@@ -296,7 +439,7 @@ TEST(SendStream, AbandonReceiverMovesTheForwardSequence) {
   // A late ack for abandoned packets reports nothing.
   stream.on_ack(0, ack(54), kStart + 1s, events);
   EXPECT_TRUE(events.acked.empty());
-  EXPECT_EQ(stream.next_timeout([](int) { return Duration(1ms); }), kNever);
+  EXPECT_EQ(stream.next_timeout(pto(1ms)), kNever);
 }
 
 TEST(SendStream, AbandonMessageMovesTheForwardSequencePastIt) {
@@ -322,7 +465,7 @@ TEST(SendStream, AbandonMessageMovesTheForwardSequencePastIt) {
   EXPECT_EQ(stream.pending_for(0), 2u);
   // The timer no longer retransmits abandoned packets.
   events.now = kStart + 1s;
-  stream.on_timer(kStart + 1s, [](int) { return Duration(1ms); }, events);
+  stream.on_timer(kStart + 1s, pto(1ms), events);
   EXPECT_EQ(events.retransmitted_ids(), (Ids{8, 8}));
   stream.on_ack(0, ack(5), kStart + 1s, events);
   EXPECT_EQ(stream.forward_sequence(), 6u);
@@ -346,12 +489,14 @@ TEST(SendStream, GroupStreamNeedsEveryReceiver) {
   EXPECT_EQ(stream.forward_sequence(), 2u) << "position 1 still misses sequence 2";
   // Loss detection is per receiver: position 1 misses 2, has acked 3, largest is 3 (< threshold).
   events.now = kStart + 6ms;
-  stream.detect_losses(1, kStart + 6ms, 1ms, events);
+  EXPECT_EQ(stream.detect_losses(1, kStart + 6ms, 10ms, events), kStart + 12ms);
   EXPECT_TRUE(events.retransmitted.empty());
-  // The timer retransmits to the receivers that are missing packets only.
+  // Timers act for the receivers that are missing packets only: position 1's loss time
+  // (a declared loss, no PTO), position 2's probe timeout.
   events.now = kStart + 1s;
-  auto timed_out = stream.on_timer(kStart + 1s, [](int) { return Duration(100ms); }, events);
-  EXPECT_EQ(timed_out, (std::vector<int>{1, 2}));
+  auto timed_out = stream.on_timer(kStart + 1s, pto(100ms, 10ms), events);
+  EXPECT_EQ(timed_out, (std::vector<int>{2}));
+  EXPECT_EQ(events.probed.size(), 1u);
   ASSERT_EQ(events.retransmitted.size(), 2u);
   EXPECT_EQ(events.retransmitted[0].member, 5);
   EXPECT_EQ(events.retransmitted[0].message_id, 2u);
@@ -373,17 +518,14 @@ TEST(SendStream, GroupStreamNeedsEveryReceiver) {
   EXPECT_EQ(by_member[9], 3);
 }
 
-// BUG (engine/src/core/send_stream.cpp, SendStream::on_timer): expiry is checked against
-// packet.last_sent, which the retransmission to the first receiver refreshes (the channel core's
-// on_retransmit sets last_sent = now, as this test's Recorder does). A packet that timed out for
-// several receivers of a group stream is then retransmitted only to the first of them; the others
-// get nothing and are not reported as timed out (no RTO backoff) until the first one acknowledges.
+// The probe timeout is per receiver (its own latest transmission): a probe to the first one
+// must not hide the timeout of the others.
 TEST(SendStream, GroupTimerRetransmitsToEveryReceiverMissingThePacket) {
   SendStream stream(1, {2, 5, 9}, 0);
   Recorder events;
   send_n(stream, 1, 0b111);
   events.now = kStart + 10ms;
-  const auto timed_out = stream.on_timer(kStart + 10ms, [](int) { return Duration(10ms); }, events);
+  const auto timed_out = stream.on_timer(kStart + 10ms, pto(10ms), events);
   EXPECT_EQ(timed_out, (std::vector<int>{0, 1, 2}));
   std::vector<int> members;
   for (const auto& r : events.retransmitted) members.push_back(r.member);

@@ -103,7 +103,8 @@ struct Stats {
   std::uint64_t send_buffer_bytes = 0, send_buffer_peak_bytes = 0;
   std::uint64_t credit_stalls = 0, credit_violations = 0;
   std::uint64_t simplex_dropped = 0;  // duplexity send-only: DATA that arrived anyway, dropped
-  std::uint64_t timeouts = 0;             // retransmission timer expiries (per member, RFC 6298 5.4)
+  std::uint64_t timeouts = 0;             // probe timeouts fired (per member, RFC 9002 6.2)
+  std::uint64_t probes = 0;               // packets sent as PTO probes (also counted in retransmissions)
   // Congestion control, summed over the send streams: current windows and reductions.
   std::uint64_t congestion_window_bytes = 0, congestion_events = 0;
   Duration smoothed_rtt{0}, rtt_p50{0}, rtt_p99{0}, rtt_p999{0};

@@ -711,16 +711,37 @@ void ChannelCore::handle_ack(const wire::ParsedPacket& packet, const SocketAddre
   const std::uint64_t pending_before = stream->window.pending_for(position);
   active_stream_ = stream;
   stream->window.on_ack(position, packet.ack, now, *this);
-  if (stream->window.pending_for(position) < pending_before) state.last_progress = now;
-  stream->window.detect_losses(position, now, loss_delay(state), *this);
+  if (stream->window.pending_for(position) < pending_before) {
+    state.last_progress = now;
+    state.rtt.reset_backoff();  // RFC 9002 6.2.1
+  }
+  const SendStream::Timing timing = loss_timing(state);
+  stream->window.detect_losses(position, now, timing.time_threshold, *this, timing.persistent_congestion);
+  // The loss time, or the probe timeout with the backoff this ack may have reset (RFC 9002 6.2.1).
+  auto timings = [&](int p) { return loss_timing(members_[stream->window.receivers()[p]]); };
+  arm_timer(stream->window.next_timeout(timings));
   active_stream_ = nullptr;
   pump(*stream, now);
 }
 
 Duration ChannelCore::loss_delay(const MemberState& member) const {
-  // Time before a retransmitted packet is sent again on ack evidence: 9/8 of the smoothed RTT
-  // (RFC 9002 6.1.2), never less than min_rto.
-  return std::max<Duration>(member.rtt.smoothed() * 9 / 8, reliability_defaults(defaults_).min_rto);
+  // RFC 9002 6.1.2: 9/8 of max(smoothed RTT, latest RTT); min_rto stands in for kGranularity
+  // (the smallest delay this channel's timers are trusted with on a busy host).
+  const Duration rtt = std::max(member.rtt.smoothed(), member.rtt.latest());
+  return std::max<Duration>(rtt * 9 / 8, reliability_defaults(defaults_).min_rto);
+}
+
+SendStream::Timing ChannelCore::loss_timing(const MemberState& member) const {
+  SendStream::Timing timing;
+  timing.time_threshold = loss_delay(member);
+  timing.pto = member.rtt.rto();  // RFC 6298 RTO with the manifest's bounds, backoff included
+  // RFC 9002 7.6.1: (smoothed + max(4 rttvar, granularity)) x kPersistentCongestionThreshold,
+  // only once the estimator has a sample.
+  if (member.rtt.has_sample()) {
+    const Duration period = member.rtt.smoothed() + std::max<Duration>(4 * member.rtt.variation(), std::chrono::microseconds(1));
+    timing.persistent_congestion = period * SendStream::kPersistentCongestionThreshold;
+  }
+  return timing;
 }
 
 void ChannelCore::on_acked(const SentPacket& packet, int member, const Duration* rtt) {
@@ -731,7 +752,24 @@ void ChannelCore::on_acked(const SentPacket& packet, int member, const Duration*
   quorum_.on_fragment_acked(packet.message_id, member);
 }
 
-void ChannelCore::on_retransmit(SentPacket& packet, int member) {
+void ChannelCore::on_retransmit(SentPacket& packet, int member) { send_again(packet, member, true); }
+
+// RFC 9002 6.2.4: a probe is new data in flight, not a declared loss.
+void ChannelCore::on_probe(SentPacket& packet, int member) { send_again(packet, member, false); }
+
+void ChannelCore::on_persistent_congestion(int member) {
+  if (!active_stream_) return;
+  LossEvent event;
+  event.now = now_;
+  event.bytes_lost = 0;
+  event.packets_lost = 0;
+  event.largest_lost_sent_time = now_;
+  event.persistent_congestion = true;
+  active_stream_->congestion->on_loss(event);
+  SPDLOG_DEBUG("channel {:08x}: persistent congestion towards {}", channel_id_, members_[member].name);
+}
+
+void ChannelCore::send_again(SentPacket& packet, int member, bool lost) {
   const MemberState& state = members_[member];
   if (!state.address || packet.bytes.empty()) return;
   const std::uint16_t flags = wire::get_u16(packet.bytes.data() + TMC_OFF_FLAGS) | TMC_FLAG_RETRANSMIT;
@@ -740,16 +778,22 @@ void ChannelCore::on_retransmit(SentPacket& packet, int member) {
                                                : wire::get_u64(packet.bytes.data() + TMC_OFF_FORWARD_SEQUENCE);
   wire::patch_data_packet(packet.bytes, flags, forward);
   if (active_stream_) {
-    // The copy in flight is declared lost; its retransmission is a new packet in flight.
-    active_stream_->congestion->on_loss({now_, packet.bytes.size(), 1, packet.last_sent, false});
-    active_stream_->congestion->on_packet_sent({now_, packet.bytes.size(), sequence, true});
+    // A lost copy leaves the flight and its retransmission enters it. A probe's original is
+    // still counted in flight, and one acknowledgement clears both copies: the probe adds
+    // nothing (counting it would leak its bytes into bytes_in_flight for good).
+    if (lost) {
+      active_stream_->congestion->on_loss({now_, packet.bytes.size(), 1, packet.last_sent, false});
+      active_stream_->congestion->on_packet_sent({now_, packet.bytes.size(), sequence, true});
+    }
     active_stream_->pacer->on_sent(packet.bytes.size(), now_);
   }
   output_.transmit(*state.address, packet.bytes);
-  if (active_stream_) active_stream_->window.note_transmission(packet, now_);
   ++stats_.retransmissions;
+  if (!lost) ++stats_.probes;
   ++stats_.packets_sent;
-  arm_timer(now_ + state.rtt.rto());
+  // A retransmission restarts the probe timeout; after probes on_timer re-arms with the
+  // backed-off value (arming the un-backed-off one here would only cause an idle wake-up).
+  if (lost) arm_timer(now_ + state.rtt.rto());
 }
 
 void ChannelCore::on_packet_done(const SentPacket& packet, const Duration* rtt) {
@@ -793,12 +837,12 @@ void ChannelCore::on_timer(TimePoint now) {
       pump(stream, now);
     }
   }
-  // Retransmission timeouts, with backoff (RFC 6298 5.5) per member that timed out.
+  // Loss timers and probe timeouts, with backoff (RFC 9002 6.2.1) per member whose PTO fired.
   for (auto& stream : streams_) {
     active_stream_ = &stream;
 
-    auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
-    for (int position : stream.window.on_timer(now, rto, *this)) {
+    auto timing = [&](int position) { return loss_timing(members_[stream.window.receivers()[position]]); };
+    for (int position : stream.window.on_timer(now, timing, *this)) {
       members_[stream.window.receivers()[position]].rtt.on_timeout();
       ++stats_.timeouts;
     }
@@ -826,8 +870,8 @@ void ChannelCore::on_timer(TimePoint now) {
   }
   for (auto& stream : streams_) {
     if (!stream.backlog.empty()) pump(stream, now);  // pacing delay over, or window reopened
-    auto rto = [&](int position) { return members_[stream.window.receivers()[position]].rtt.rto(); };
-    arm_timer(stream.window.next_timeout(rto));
+    auto timing = [&](int position) { return loss_timing(members_[stream.window.receivers()[position]]); };
+    arm_timer(stream.window.next_timeout(timing));
   }
   arm_timer(quorum_.next_deadline());
   if (total_ && !closed_) {

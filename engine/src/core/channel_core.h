@@ -137,6 +137,10 @@ class ChannelCore : private SendStream::Events {
   // SendStream::Events
   void on_acked(const SentPacket& packet, int member, const Duration* rtt) override;
   void on_retransmit(SentPacket& packet, int member) override;
+  void on_probe(SentPacket& packet, int member) override;
+  void on_persistent_congestion(int member) override;
+  void send_again(SentPacket& packet, int member, bool lost);
+  SendStream::Timing loss_timing(const MemberState& member) const;
   void on_packet_done(const SentPacket& packet, const Duration* rtt) override;
 
   void configure_path_control(Stream& stream);

@@ -23,6 +23,7 @@ void RttEstimator::set_bounds(Bounds bounds) {
 
 void RttEstimator::on_sample(Duration rtt) {
   if (rtt < Duration::zero()) return;
+  latest_ = rtt;
   if (!has_sample_) {
     // 2.2: SRTT <- R, RTTVAR <- R/2
     smoothed_ = rtt;
@@ -42,6 +43,12 @@ void RttEstimator::on_timeout() {
   if (backoffs_ >= kMaxBackoffs) return;
   ++backoffs_;
   rto_ = clamp(rto_ * 2);
+}
+
+void RttEstimator::reset_backoff() {
+  if (backoffs_ == 0) return;
+  backoffs_ = 0;
+  rto_ = has_sample_ ? clamp(smoothed_ + std::max(kGranularity, kK * variation_)) : clamp(bounds_.initial_rto);
 }
 
 void RttSamples::add(Duration sample) {

@@ -24,7 +24,11 @@ class RttEstimator {
   explicit RttEstimator(Bounds bounds);
 
   void on_sample(Duration rtt);  // from a packet transmitted once (Karn's algorithm)
-  void on_timeout();             // RFC 6298 5.5: back off the timer
+  void on_timeout();             // RFC 6298 5.5 / RFC 9002 6.2.1: back off the timer
+  // RFC 9002 6.2.1: an acknowledgement of new data resets the backoff (the timer returns to
+  // its computed value) even when Karn's rule gave no sample.
+  void reset_backoff();
+  Duration latest() const { return latest_; }  // latest sample (RFC 9002 5.1 latest_rtt)
   Duration rto() const { return rto_; }
   Duration smoothed() const { return smoothed_; }
   Duration variation() const { return variation_; }
@@ -37,6 +41,7 @@ class RttEstimator {
   bool has_sample_ = false;
   Duration smoothed_{0};
   Duration variation_{0};
+  Duration latest_{0};
   Duration rto_;
   int backoffs_ = 0;
 };
