@@ -13,7 +13,7 @@ namespace {
 const Command kCommands[] = {
     {"run", "run a program with its sockets on TMC channels (LD_PRELOAD shim)", kRunUsage, run_run},
     {"policy check", "validate a policy file; prints file:line:col errors", kPolicyCheckUsage, run_policy_check},
-    {"stats", "live per-channel counters of a shimmed process (text or Prometheus)", kStatsUsage, run_stats},
+    {"stats", "per-channel counters of a shimmed process (PID) or of the eBPF classifier on a device (--dev)", kStatsUsage, run_stats},
     {"plan", "print the pipeline a manifest compiles to against a capabilities file, and why", kPlanUsage, run_plan},
 };
 

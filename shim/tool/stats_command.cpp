@@ -1,5 +1,6 @@
 // `tmc stats PID`: reads the live counters a shimmed process serves on its stats socket
 // (abstract AF_UNIX "@tmc-stats-PID", see shim/src/core/stats_server.h).
+// `tmc stats --dev IFACE`: the eBPF classifier's kernel counters on a device (kernel_stats.h).
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -12,34 +13,66 @@
 
 #include "command.h"
 #include "core/stats_protocol.h"
+#include "kernel_stats.h"
 
 namespace tmc::tool {
 
 const std::string_view kStatsUsage =
     "usage: tmc stats [--prometheus] PID\n"
+    "       tmc stats [--prometheus] --dev IFACE\n"
     "\n"
-    "Prints the live per-channel counters of a process running under libtmc_shim.so:\n"
+    "PID: prints the live per-channel counters of a process running under libtmc_shim.so:\n"
     "one block per matched socket (rule, role, addresses, messages/bytes/packets, retransmissions,\n"
-    "drops, RTT). --prometheus prints the Prometheus text exposition format instead.\n"
-    "Exit status: 0, 1 when PID runs no shim (or has not opened a TMC channel yet), 2 usage.\n";
+    "drops, RTT).\n"
+    "--dev IFACE: prints the counters the eBPF classifier keeps on network device IFACE (in the\n"
+    "current network namespace), whichever process attached it: one row per (channel, direction)\n"
+    "with packets, bytes, malformed and drops; channel \"unknown\" counts malformed packets too\n"
+    "short to name one. Needs the privileges to read BPF maps (root, or CAP_BPF + CAP_NET_ADMIN).\n"
+    "--prometheus prints the Prometheus text exposition format instead (tmc_shim_* metrics for a\n"
+    "PID, tmc_kernel_{packets,bytes,malformed,drops}_total{device,channel,direction} for --dev).\n"
+    "Exit status: 0; 1 when PID runs no shim (or has not opened a TMC channel yet), or IFACE does\n"
+    "not exist, has no TMC classifier attached, BPF is not permitted, or tmc was built without\n"
+    "eBPF; 2 usage.\n";
+
+namespace {
+
+int usage_error(const char* what, const char* arg) {
+  std::fprintf(stderr, "tmc stats: %s%s%s%s\n%.*s", what, arg ? " '" : "", arg ? arg : "", arg ? "'" : "",
+               static_cast<int>(kStatsUsage.size()), kStatsUsage.data());
+  return kExitUsage;
+}
+
+}  // namespace
 
 int run_stats(std::span<char*> args) {
   bool prometheus = false;
   long pid = 0;
-  for (char* arg : args) {
+  const char* device = nullptr;
+  for (std::size_t i = 0; i < args.size(); i++) {
+    char* arg = args[i];
     std::string_view text(arg);
     if (text == "--prometheus") {
       prometheus = true;
+    } else if (text == "--dev" || text.starts_with("--dev=")) {
+      if (device) return usage_error("--dev given twice", nullptr);
+      if (text == "--dev") {
+        if (i + 1 == args.size()) return usage_error("--dev needs a device name", nullptr);
+        device = args[++i];
+      } else {
+        device = arg + 6;
+      }
+      if (!*device) return usage_error("--dev needs a device name", nullptr);
+    } else if (text.starts_with("-")) {
+      return usage_error("unknown option", arg);
     } else {
+      if (pid > 0) return usage_error("more than one process id, at", arg);
       char* end = nullptr;
       pid = std::strtol(arg, &end, 10);
-      if (!*arg || *end || pid <= 0) {
-        std::fprintf(stderr, "tmc stats: '%s' is not a process id\n%.*s", arg, static_cast<int>(kStatsUsage.size()),
-                     kStatsUsage.data());
-        return kExitUsage;
-      }
+      if (!*arg || *end || pid <= 0) return usage_error("not a process id:", arg);
     }
   }
+  if (device && pid > 0) return usage_error("give either a PID or --dev IFACE, not both", nullptr);
+  if (device) return print_kernel_stats(device, prometheus);
   if (pid <= 0) {
     std::fprintf(stderr, "%.*s", static_cast<int>(kStatsUsage.size()), kStatsUsage.data());
     return kExitUsage;
