@@ -1,6 +1,6 @@
 // tmc::bpf::ClassifierLoader — recognises TMC packets on an interface, counts them per
 // channel and direction, and gives a channel a class (skb priority / DSCP) on egress
-// (bpf/classify.bpf.c). `tmc stats` reads counters().
+// (bpf/classify.bpf.c). `tmc stats --dev IFACE` prints counters_on(ifindex).
 #pragma once
 
 #include <cstdint>
