@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <exception>
 
+#include <string>
+
 #include "command.h"
 #include "policy/policy.h"
 #include "tmc/manifest_yaml.h"
@@ -39,9 +41,12 @@ int run_policy_check(std::span<char*> args) {
       if (!quiet) {
         std::printf("%s: ok, %zu rule(s)\n", arg, policy.rules.size());
         for (const auto& rule : policy.rules) {
-          std::printf("  %s: %s %s port %u-%u%s%s framing %s, %zu message rule(s)%s\n", rule.name.c_str(),
+          // Framing applies to stream sockets only; a datagram is always one message.
+          const bool datagram = rule.role == shim::Role::udp_sender || rule.role == shim::Role::udp_receiver;
+          const std::string framing = datagram ? "datagrams" : std::string("framing ") + shim::to_string(rule.framing);
+          std::printf("  %s: %s %s port %u-%u%s%s %s, %zu message rule(s)%s\n", rule.name.c_str(),
                       shim::to_string(rule.role), rule.address.to_string().c_str(), rule.ports.first, rule.ports.last,
-                      rule.program.empty() ? "" : " program ", rule.program.c_str(), shim::to_string(rule.framing),
+                      rule.program.empty() ? "" : " program ", rule.program.c_str(), framing.c_str(),
                       rule.messages.size(), rule.group ? ", group mapping" : "");
         }
       }

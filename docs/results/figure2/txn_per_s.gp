@@ -14,4 +14,6 @@ set ylabel "throughput (txn/s)"
 plot 'txn_per_s.dat' using 2:3:4:xtic(1) title "TCP", \
      '' using 5:6:7 title "UDP", \
      '' using 8:9:10 title "TMC unreliable", \
-     '' using 14:15:16 title "TMC reliable"
+     '' using 11:12:13 title "TMC unreliable + multicast", \
+     '' using 14:15:16 title "TMC reliable", \
+     '' using 17:18:19 title "TMC reliable group (2 of 3)"
