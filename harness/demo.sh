@@ -56,9 +56,12 @@ when 2 of them answer alike (like TAPIR's inconsistent replication); without 2 a
            (harness/experiments/policies/kv-reliable-tcp.yaml): each connection becomes a TMC
            message channel that retransmits a lost message within a millisecond (kernel TCP
            waits at least 200 ms) and never holds later messages back behind it.
+  TMC group arm: the same binaries in their UDP mode, sending each request once to a virtual
+           group address; the policy (harness/experiments/policies/kv-reliable.yaml) fans it out
+           to the 3 replicas and retransmits within a millisecond until 2 of 3 acknowledged.
 
 Each arm runs at 0% and then 1% packet loss (dropped in the kernel by an eBPF program on every
-host's network interface), twice for 8 seconds. About 1.5 minutes.
+host's network interface), twice for 8 seconds. About 2 minutes.
 EOF
 say "running harness/experiments/demo.yaml"
 status=0
