@@ -12,10 +12,12 @@ namespace tmc {
 namespace {
 
 constexpr std::uint64_t kDatagram = 1472;
+// These event sequences model a fabric path with NIC-level RTTs (no host processing delay).
+const CongestionParams kFabricOnly{{"endpoint_delay", "0us"}};
 
 TEST(LossTolerant, RandomLossDoesNotShrinkTheWindow) {
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   TimePoint now{};
   for (int i = 0; i < 100; ++i) {
     controller->on_packet_sent({.now = now, .bytes = kDatagram});
@@ -40,7 +42,7 @@ TEST(LossTolerant, QueueingDelayAboveTargetForAWholeRoundDecreasesBoundedAndOnce
   // rule is tested below).
   auto controller = CongestionControllerRegistry::global().create(
       "loss-tolerant", state,
-      {{"target_queue_delay", "50us"}, {"beta", "0.8"}, {"max_decrease", "0.5"}, {"round_samples", "1"}});
+      {{"target_queue_delay", "50us"}, {"endpoint_delay", "0us"}, {"beta", "0.8"}, {"max_decrease", "0.5"}, {"round_samples", "1"}});
   TimePoint now{};
   // Learn the base RTT (100 us) during slow start; the first round starts here.
   controller->on_ack({.now = now, .bytes_acked = 10 * kDatagram, .rtt_sample = 100us});
@@ -80,7 +82,7 @@ TEST(LossTolerant, HostDelaySpikesInSomeSamplesAreNotCongestion) {
   // path has no queue (most samples at the 50 us base RTT). The round minimum stays at base:
   // the window never shrinks and keeps growing on the good samples.
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   TimePoint now{};
   for (int i = 0; i < 4000; ++i) {
     now += 5us;
@@ -106,8 +108,8 @@ TEST(LossTolerant, SparseAcksAreJudgedOverEnoughSamples) {
     }
     return state.congestion_events;
   };
-  EXPECT_EQ(congestion_events({}), 0u);
-  EXPECT_GT(congestion_events({{"round_samples", "1"}}), 50u);
+  EXPECT_EQ(congestion_events(kFabricOnly), 0u);
+  EXPECT_GT(congestion_events({{"round_samples", "1"}, {"endpoint_delay", "0us"}}), 50u);
 }
 
 TEST(LossTolerant, RejectsARoundOfNoSamples) {
@@ -119,7 +121,7 @@ TEST(LossTolerant, RejectsARoundOfNoSamples) {
 TEST(LossTolerant, AStandingQueueStillShrinksTheWindowThroughDelaySpikes) {
   // The same spikes on top of a standing queue (every other sample 150 us > 50 + 50 us target).
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   TimePoint now{};
   controller->on_ack({.now = now, .bytes_acked = 90 * kDatagram, .rtt_sample = 50us});  // base RTT, cwnd 100
   for (int i = 0; i < 400; ++i) {
@@ -133,7 +135,7 @@ TEST(LossTolerant, AStandingQueueStillShrinksTheWindowThroughDelaySpikes) {
 
 TEST(LossTolerant, EcnAndPersistentCongestionStillCount) {
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   TimePoint now{};
   controller->on_ack({.now = now, .bytes_acked = 10 * kDatagram, .rtt_sample = 100us});
   controller->on_ecn({.now = now + 1ms, .ce_marks = 3});
@@ -144,14 +146,14 @@ TEST(LossTolerant, EcnAndPersistentCongestionStillCount) {
 
 TEST(LossTolerant, PacingRateFollowsWindowOverSmoothedRtt) {
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   controller->on_ack({.now = TimePoint{} + 1ms, .bytes_acked = kDatagram, .rtt_sample = 80us});
   EXPECT_DOUBLE_EQ(state.pacing_rate_bytes_per_sec, 1.25 * static_cast<double>(state.cwnd_bytes) / 80e-6);
 }
 
 TEST(LossTolerant, PacingFollowsTheRoundMinimumNotTheSmoothedRttOfStalls) {
   TransportState state;
-  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state);
+  auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, kFabricOnly);
   TimePoint now{};
   // Rounds of 60 us samples with every fourth delayed 4 ms by a receiver stall: the smoothed
   // RTT is lifted far above 60 us, the round minimum is not.
@@ -168,7 +170,7 @@ TEST(LossTolerantOnAPath, KeepsTheLinkBusyUnderRandomLossWhereAimdDoesNot) {
   testing::PathModel path;
   path.random_loss = 0.01;
   TransportState tolerant_state, aimd_state;
-  auto tolerant = CongestionControllerRegistry::global().create("loss-tolerant", tolerant_state);
+  auto tolerant = CongestionControllerRegistry::global().create("loss-tolerant", tolerant_state, kFabricOnly);
   auto aimd = CongestionControllerRegistry::global().create("aimd", aimd_state);
   auto tolerant_result = testing::run_path(*tolerant, tolerant_state, path, 3000);
   auto aimd_result = testing::run_path(*aimd, aimd_state, path, 3000);
@@ -181,7 +183,7 @@ TEST(LossTolerantOnAPath, KeepsTheLinkBusyUnderRandomLossWhereAimdDoesNot) {
 TEST(LossTolerantOnAPath, HoldsTheQueueNearItsTargetInsteadOfFillingTheBuffer) {
   testing::PathModel path;  // 50 us base RTT, 256 KiB buffer (~210 us of queue at 10 Gbit/s)
   TransportState tolerant_state, aimd_state;
-  auto tolerant = CongestionControllerRegistry::global().create("loss-tolerant", tolerant_state);
+  auto tolerant = CongestionControllerRegistry::global().create("loss-tolerant", tolerant_state, kFabricOnly);
   auto aimd = CongestionControllerRegistry::global().create("aimd", aimd_state);
   auto tolerant_result = testing::run_path(*tolerant, tolerant_state, path, 3000);
   auto aimd_result = testing::run_path(*aimd, aimd_state, path, 3000);
@@ -191,6 +193,33 @@ TEST(LossTolerantOnAPath, HoldsTheQueueNearItsTargetInsteadOfFillingTheBuffer) {
   EXPECT_EQ(tolerant_result.losses, 0u);
   EXPECT_GT(aimd_result.mean_rtt_us, tolerant_result.mean_rtt_us);  // Reno fills the buffer
   EXPECT_GT(tolerant_result.utilization, 0.9);
+}
+
+}  // namespace
+}  // namespace tmc
+
+namespace tmc {
+namespace {
+
+// The default endpoint_delay (200 us) is host processing, not queue: RTT samples 150 us above
+// the base never shrink the window, while the same samples with endpoint_delay 0 do.
+TEST(LossTolerant, EndpointDelayIsNotReadAsQueue) {
+  auto events_with = [](const CongestionParams& params) {
+    TransportState state;
+    auto controller = CongestionControllerRegistry::global().create("loss-tolerant", state, params);
+    TimePoint now{};
+    controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = 30us, .largest_acked_sent_time = now});
+    for (int i = 0; i < 400; ++i) {
+      now += 200us;
+      controller->on_ack({.now = now, .bytes_acked = kDatagram, .rtt_sample = 180us, .largest_acked_sent_time = now - 180us});
+    }
+    return state.congestion_events;
+  };
+  EXPECT_EQ(events_with({}), 0u);
+  EXPECT_GT(events_with(kFabricOnly), 0u);
+  TransportState state;
+  EXPECT_THROW(CongestionControllerRegistry::global().create("loss-tolerant", state, {{"endpoint_delay", "fast"}}),
+               CongestionConfigError);
 }
 
 }  // namespace
