@@ -28,7 +28,6 @@ namespace tmc::shim {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kWakeId = 0;
 constexpr std::size_t kReadSize = 64 * 1024;
 // Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
 // sending while the application copies its next buffer beats doing both on one thread.
@@ -140,12 +139,7 @@ std::uint16_t Listener::channel_port() const { return port_ ? port_->local_port(
 Bridge::Bridge(std::shared_ptr<ChannelFactory> factory, Options options)
     : factory_(std::move(factory)), options_(options) {
   ShimScope scope;
-  epoll_fd_ = move_high_cloexec(TMC_REAL(epoll_create1)(EPOLL_CLOEXEC));
-  wake_fd_ = move_high_cloexec(TMC_REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = kWakeId;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+  open_wakeable_epoll(epoll_fd_, wake_fd_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -193,11 +187,22 @@ void Bridge::mark_dirty(std::uint64_t connection_id) {
   wake();
 }
 
-void Bridge::wake() {
+void open_wakeable_epoll(int& epoll_fd, int& wake_fd) {
+  epoll_fd = move_high_cloexec(TMC_REAL(epoll_create1)(EPOLL_CLOEXEC));
+  wake_fd = move_high_cloexec(TMC_REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kBridgeWakeId;
+  ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event);
+}
+
+void wake_eventfd(int wake_fd) {
   std::uint64_t one = 1;
-  ssize_t ignored = TMC_REAL(write)(wake_fd_, &one, sizeof one);
+  ssize_t ignored = TMC_REAL(write)(wake_fd, &one, sizeof one);
   (void)ignored;
 }
+
+void Bridge::wake() { wake_eventfd(wake_fd_); }
 
 std::size_t Bridge::connection_count() {
   std::lock_guard lock(mutex_);
@@ -377,7 +382,7 @@ void Bridge::run() {
     int count = ::epoll_wait(epoll_fd_, events, 64, 10);
     for (int i = 0; i < count; ++i) {
       auto id = events[i].data.u64;
-      if (id == kWakeId) {
+      if (id == kBridgeWakeId) {
         std::uint64_t value;
         while (TMC_REAL(read)(wake_fd_, &value, sizeof value) > 0) {
         }

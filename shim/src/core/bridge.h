@@ -274,6 +274,11 @@ class Bridge {
 // Helpers shared with socket_ops.
 std::string abstract_listener_name(std::uint64_t listener_id);
 int move_high_cloexec(int fd);  // dups fd to >= kInternalFdBase with O_CLOEXEC, closes the original
+// The bridge threads' event loop (stream Bridge and DatagramBridge): an epoll instance with a
+// nonblocking eventfd registered under kBridgeWakeId; both internal (high-numbered, O_CLOEXEC).
+constexpr std::uint64_t kBridgeWakeId = 0;
+void open_wakeable_epoll(int& epoll_fd, int& wake_fd);
+void wake_eventfd(int wake_fd);  // makes the loop's epoll_wait return
 constexpr int kInternalFdBase = 900;
 
 }  // namespace tmc::shim

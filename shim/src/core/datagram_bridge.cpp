@@ -23,7 +23,6 @@ namespace tmc::shim {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kWakeId = 0;
 constexpr int kReadsPerWakeup = 64;  // records taken from one engine end before others get a turn
 constexpr int kEngineEndBuffer = 4 << 20;
 
@@ -99,12 +98,7 @@ bool DatagramBridge::is_group_destination(const Rule& rule, const InetEndpoint& 
 DatagramBridge::DatagramBridge(std::shared_ptr<ChannelFactory> factory, Options options)
     : factory_(std::move(factory)), options_(options) {
   ShimScope scope;
-  epoll_fd_ = move_high_cloexec(TMC_REAL(epoll_create1)(EPOLL_CLOEXEC));
-  wake_fd_ = move_high_cloexec(TMC_REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = kWakeId;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+  open_wakeable_epoll(epoll_fd_, wake_fd_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -131,11 +125,7 @@ void DatagramBridge::abandon_after_fork() {
   if (thread_.joinable()) thread_.detach();
 }
 
-void DatagramBridge::wake() {
-  std::uint64_t one = 1;
-  ssize_t ignored = TMC_REAL(write)(wake_fd_, &one, sizeof one);
-  (void)ignored;
-}
+void DatagramBridge::wake() { wake_eventfd(wake_fd_); }
 
 void DatagramBridge::mark_dirty(std::uint64_t id) {
   {
@@ -257,7 +247,7 @@ void DatagramBridge::run() {
     int count = ::epoll_wait(epoll_fd_, events, 64, 50);
     for (int i = 0; i < count; ++i) {
       auto id = events[i].data.u64;
-      if (id == kWakeId) {
+      if (id == kBridgeWakeId) {
         std::uint64_t value;
         while (TMC_REAL(read)(wake_fd_, &value, sizeof value) > 0) {
         }
