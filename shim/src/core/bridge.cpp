@@ -202,6 +202,12 @@ void wake_eventfd(int wake_fd) {
   (void)ignored;
 }
 
+void drain_eventfd(int wake_fd) {
+  std::uint64_t value;
+  while (TMC_REAL(read)(wake_fd, &value, sizeof value) > 0) {
+  }
+}
+
 void Bridge::wake() { wake_eventfd(wake_fd_); }
 
 std::size_t Bridge::connection_count() {
@@ -383,9 +389,7 @@ void Bridge::run() {
     for (int i = 0; i < count; ++i) {
       auto id = events[i].data.u64;
       if (id == kBridgeWakeId) {
-        std::uint64_t value;
-        while (TMC_REAL(read)(wake_fd_, &value, sizeof value) > 0) {
-        }
+        drain_eventfd(wake_fd_);
         continue;
       }
       auto connection = find(id);

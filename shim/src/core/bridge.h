@@ -279,6 +279,7 @@ int move_high_cloexec(int fd);  // dups fd to >= kInternalFdBase with O_CLOEXEC,
 constexpr std::uint64_t kBridgeWakeId = 0;
 void open_wakeable_epoll(int& epoll_fd, int& wake_fd);
 void wake_eventfd(int wake_fd);  // makes the loop's epoll_wait return
+void drain_eventfd(int wake_fd);  // on kBridgeWakeId: reads the nonblocking eventfd empty
 constexpr int kInternalFdBase = 900;
 
 }  // namespace tmc::shim

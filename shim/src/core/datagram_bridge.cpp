@@ -248,9 +248,7 @@ void DatagramBridge::run() {
     for (int i = 0; i < count; ++i) {
       auto id = events[i].data.u64;
       if (id == kBridgeWakeId) {
-        std::uint64_t value;
-        while (TMC_REAL(read)(wake_fd_, &value, sizeof value) > 0) {
-        }
+        drain_eventfd(wake_fd_);
         continue;
       }
       auto socket = find(id);
