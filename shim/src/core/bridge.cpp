@@ -466,12 +466,15 @@ bool Bridge::group_has_bulk(const Connection& connection) const {
 // A connection doing bulk transfer: much undecided, or — after much in all — anything
 // undecided or still unread in its socketpair.
 bool Bridge::bulk(const Connection& connection) {
-  auto outstanding = connection.outstanding_bytes_.load();
-  if (outstanding >= kBulkOutstanding) return true;
+  if (connection.outstanding_bytes_.load() >= kBulkOutstanding) return true;
   if (connection.bytes_decided_.load() < kBulkLifetime) return false;
-  if (outstanding > 0) return true;
+  // Bytes move socketpair -> bridge buffer (bridge_reading_) -> outstanding_bytes_, and each
+  // stage is entered before the previous one is left; checking them in this order, a byte
+  // written before the call is seen in one of them unless the engine has decided it.
   int unread = 0;
-  return connection.engine_fd_ >= 0 && ::ioctl(connection.engine_fd_, FIONREAD, &unread) == 0 && unread > 0;
+  if (connection.engine_fd_ >= 0 && ::ioctl(connection.engine_fd_, FIONREAD, &unread) == 0 && unread > 0) return true;
+  if (connection.bridge_reading_.load()) return true;
+  return connection.outstanding_bytes_.load() > 0;
 }
 
 // Any thread. True while another bulk-receiving connection of the group holds bytes in its
@@ -514,12 +517,13 @@ bool Bridge::ordering_clear(const std::shared_ptr<Connection>& connection) {
     for (auto& weak : members) {
       auto other = weak.lock();
       if (!other || other == connection || other->state() != Connection::State::established) continue;
-      auto outstanding = other->outstanding_bytes_.load();
-      bool paused = outstanding > static_cast<std::int64_t>(options_.max_outstanding_bytes);
       if (!bulk(*other)) continue;
-      std::uint64_t target = other->bytes_emitted_;
+      // Everything the application wrote to the other connection before these bytes: what
+      // was emitted and what still waits in its socketpair (read by this thread, so nothing
+      // is between the two). It may include later writes too: that only waits longer.
+      std::uint64_t target = other->bytes_emitted_.load();
       int waiting = 0;
-      if (paused && ::ioctl(other->engine_fd_, FIONREAD, &waiting) == 0 && waiting > 0) {
+      if (::ioctl(other->engine_fd_, FIONREAD, &waiting) == 0 && waiting > 0) {
         target += static_cast<std::uint64_t>(waiting);
       }
       other->watched_ = true;
@@ -765,6 +769,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
   bool failed = false, at_eof = false;
   {
     std::lock_guard send_lock(connection->send_mutex_);
+    connection->bridge_reading_.store(true);
     for (int round = 0; round < 16 && !connection->local_closed_; ++round) {
       if (connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) break;
       ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, sizeof buffer);
@@ -788,6 +793,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
       connection->framer_.feed(std::span<const std::byte>(buffer + offset, static_cast<std::size_t>(count) - offset));
       send_messages(connection, false);
     }
+    connection->bridge_reading_.store(false);
   }
   if (failed) {
     fail(connection, ECONNRESET);

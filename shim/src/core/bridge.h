@@ -121,7 +121,10 @@ class Connection {
   std::atomic<std::uint64_t> bytes_delivered_{0};   // written to the engine end or out_
   std::atomic<bool> delivery_held_{false};          // out_ waits for the group's earlier bytes
   std::chrono::steady_clock::time_point delivery_deadline_{};  // under out_mutex_
-  std::uint64_t bytes_emitted_ = 0;                 // bytes handed to the channel
+  std::atomic<std::uint64_t> bytes_emitted_{0};     // bytes handed to the channel
+  // True while the bridge thread holds bytes it read from the socketpair but has not emitted
+  // yet (between the socketpair and outstanding_bytes_; see Bridge::bulk).
+  std::atomic<bool> bridge_reading_{false};
   std::atomic<std::uint64_t> bytes_decided_{0};     // ... of which the engine has decided
   std::atomic<bool> watched_{false};                // another connection waits on bytes_decided_
   bool held_ = false;                               // reading paused behind other connections
