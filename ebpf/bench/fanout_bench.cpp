@@ -3,8 +3,8 @@
 // user-space fan-out (one datagram per member, sendmmsg batches), same packets, same members,
 // same pinning, same run. Needs root (network namespaces) and BPF. Figures go to docs/ebpf.md.
 //
-//   tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M] [--inline-receive]
-//                    [--only user|ebpf]
+//   tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M]
+//                    [--handoff napi|rps|inline] [--only user|ebpf]
 //
 // Both arms send the way tmc::Channel's flush does (engine/src/transport/udp_socket.cpp): the
 // datagrams of M queued messages leave in sendmmsg calls of at most 64 (UdpSocket::kBatch) —
@@ -22,8 +22,13 @@
 // Alternation: the arms run back to back in every round, in alternating order; the BPF program
 // is loaded once and attached only for the eBPF run; every figure is a PAIRED ratio eBPF /
 // user space within one round, summarised as median [min..max] over the rounds.
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -79,6 +84,40 @@ void in_netns(const std::string& ns, Body body) {
     body();
   });
   thread.join();
+}
+
+// Sets an ethtool feature of `device` in the calling thread's netns (SIOCETHTOOL; `command` is
+// ETHTOOL_SGRO, ETHTOOL_STSO, ...).
+void set_feature(const std::string& device, uint32_t command, bool on) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ethtool_value value{};
+  value.cmd = command;
+  value.data = on ? 1 : 0;
+  ifreq request{};
+  std::strncpy(request.ifr_name, device.c_str(), IFNAMSIZ - 1);
+  request.ifr_data = reinterpret_cast<char*>(&value);
+  const int result = fd < 0 ? -1 : ioctl(fd, SIOCETHTOOL, &request);
+  const int error = errno;
+  if (fd >= 0) close(fd);
+  if (result != 0)
+    throw std::runtime_error("ethtool command " + std::to_string(command) + " on " + device + ": " + std::strerror(error));
+}
+
+// Task ids of the kernel threads whose name starts with `prefix`.
+std::vector<int> threads_named(const std::string& prefix) {
+  std::vector<int> found;
+  DIR* proc = opendir("/proc");
+  if (!proc) return found;
+  while (dirent* entry = readdir(proc)) {
+    const int pid = std::atoi(entry->d_name);
+    if (pid <= 0) continue;
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    if (std::getline(comm, name) && name.rfind(prefix, 0) == 0) found.push_back(pid);
+  }
+  closedir(proc);
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 std::string read_text(const std::string& path) {
@@ -156,6 +195,15 @@ std::vector<CpuTimes> cpu_times() {
   return cpus;
 }
 
+// The program's cumulative run time (ns) and run count, kept by the kernel while
+// kernel.bpf_stats_enabled = 1 (else both stay 0).
+std::pair<uint64_t, uint64_t> program_run_time(int program_fd) {
+  bpf_prog_info info{};
+  uint32_t length = sizeof info;
+  if (bpf_obj_get_info_by_fd(program_fd, &info, &length) != 0) return {0, 0};
+  return {info.run_time_ns, info.run_cnt};
+}
+
 std::string load_average() {
   std::string line = read_text("/proc/loadavg");
   while (!line.empty() && line.back() == '\n') line.pop_back();
@@ -171,6 +219,7 @@ struct Result {
   double receive_cpu_us = 0;    // CPU 1 busy time per delivered message (3 socket arrivals; includes others' load)
   double delivered_rate = 0;    // messages/s reaching every member socket: min count / (last arrival - start)
   double delivered_fraction = 0;  // min over members of socket arrivals / N
+  double program_ns = 0;          // eBPF arm with kernel.bpf_stats_enabled: program run time per message
   uint64_t wire_copies = 0;       // sender eth0 tx_packets + tx_dropped
   uint64_t member_interface[kMembers] = {};
   uint64_t member_socket[kMembers] = {};
@@ -238,6 +287,7 @@ struct Bench {
   size_t size;
   int batch;
   bool isolated;
+  int program_fd;
 
   struct MemberSnapshot {
     DeviceCounters device;
@@ -284,6 +334,7 @@ struct Bench {
     const DeviceCounters sender_before = device_counters("eth0");
     const uint64_t drops_before = backlog_drops();
     const auto cpus_before = cpu_times();
+    const auto program_before = program_run_time(program_fd);
     receivers.start();
     const double wall_start = now_seconds(CLOCK_MONOTONIC);
     const double thread_start = now_seconds(CLOCK_THREAD_CPUTIME_ID);
@@ -309,12 +360,14 @@ struct Bench {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the receivers drain
     receivers.stop();
     const auto cpus_after = cpu_times();
+    const auto program_after = program_run_time(program_fd);
     const DeviceCounters sender_after = device_counters("eth0");
 
     Result r;
     const double n = messages;
     r.sender_rate = n / (wall_sent - wall_start);
     r.sender_cpu_us = thread_cpu / n * 1e6;
+    r.program_ns = static_cast<double>(program_after.first - program_before.first) / n;
     r.wire_copies = (sender_after.tx_packets - sender_before.tx_packets) +
                     (sender_after.tx_dropped - sender_before.tx_dropped);
     uint64_t least = UINT64_MAX;
@@ -358,8 +411,8 @@ std::string format_spread(const std::vector<double>& values, const char* format)
 
 int usage() {
   std::fprintf(stderr,
-               "usage: tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M] [--inline-receive] "
-               "[--only user|ebpf]\n");
+               "usage: tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M] "
+               "[--handoff napi|rps|inline] [--only user|ebpf]\n");
   return 2;
 }
 
@@ -368,14 +421,10 @@ int usage() {
 int main(int argc, char** argv) {
   int messages = 200000, rounds = 11, batch = 64;
   size_t size = 64;
-  bool isolated = true;
+  std::string handoff = "napi";
   std::string only;
   for (int i = 1; i < argc; i++) {
     std::string flag = argv[i];
-    if (flag == "--inline-receive") {
-      isolated = false;
-      continue;
-    }
     if (i + 1 >= argc) return usage();
     const char* value = argv[++i];
     if (flag == "--messages") messages = std::atoi(value);
@@ -383,12 +432,14 @@ int main(int argc, char** argv) {
     else if (flag == "--rounds") rounds = std::atoi(value);
     else if (flag == "--batch") batch = std::atoi(value);
     else if (flag == "--only") only = value;
+    else if (flag == "--handoff") handoff = value;
     else return usage();
   }
   if (messages <= 0 || messages > 10000000 || rounds <= 0 || rounds > 101 || size > 1400 || batch < 1 ||
-      batch > 1024 || (!only.empty() && only != "user" && only != "ebpf")) {
+      batch > 1024 || (!only.empty() && only != "user" && only != "ebpf") ||
+      (handoff != "napi" && handoff != "rps" && handoff != "inline")) {
     std::fprintf(stderr, "tmc-fanout-bench: messages 1..10M, rounds 1..101, size <= 1400, batch 1..1024, "
-                         "--only user|ebpf\n");
+                         "--only user|ebpf, --handoff napi|rps|inline\n");
     return 2;
   }
   std::string why;
@@ -396,8 +447,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tmc-fanout-bench: BPF unavailable: %s\n", why.c_str());
     return 77;
   }
+  const bool isolated = handoff != "inline";
   if (isolated && std::thread::hardware_concurrency() < 2) {
-    std::fprintf(stderr, "tmc-fanout-bench: isolation needs 2 CPUs; use --inline-receive\n");
+    std::fprintf(stderr, "tmc-fanout-bench: --handoff %s needs 2 CPUs; use --handoff inline\n", handoff.c_str());
     return 2;
   }
   try {
@@ -410,20 +462,46 @@ int main(int argc, char** argv) {
       members.push_back(FanoutMember::parse(Testbed::ip(i) + ":" + std::to_string(port), Testbed::mac(i)));
     }
     const std::string sender_port = "p" + std::to_string(kSenderHost);  // the sender's bridge-side veth
-    if (isolated) {
+    std::string handoff_text;
+    if (handoff == "rps") {
       char mask[16];
       std::snprintf(mask, sizeof mask, "%x", 1u << kReceiveCpu);
       must("ip netns exec " + bed.bridge() + " sh -c 'echo " + mask + " > /sys/class/net/" + sender_port +
            "/queues/rx-0/rps_cpus'");
-      if (!pin_to(kSenderCpu)) throw std::runtime_error("cannot pin the sender to CPU 0");
+      handoff_text = "RPS on " + sender_port + " (rx-0/rps_cpus): every frame the sender transmits is queued to CPU " +
+                     std::to_string(kReceiveCpu) + "'s backlog (flow hash, backlog lock, IPI)";
+    } else if (handoff == "napi") {
+      // GRO on the sender's bridge port gives it a NAPI instance: the sender's veth transmit
+      // then only puts the skb on the port's 256-entry ring (as a NIC driver puts it on its TX
+      // ring), and the port's threaded NAPI poll, pinned to the receive CPU, does the rest.
+      // veth takes that path only for frames it may hand to GRO: with TSO on the sending
+      // device, only socket-owned ones — not bpf_clone_redirect's clones — so TSO (TCP only,
+      // unused here) is turned off on the sender's eth0, for both arms.
+      const std::vector<int> before = threads_named("napi/" + sender_port + "-");
+      in_netns(bed.bridge(), [&] { set_feature(sender_port, ETHTOOL_SGRO, true); });
+      in_netns(bed.host(kSenderHost), [&] { set_feature("eth0", ETHTOOL_STSO, false); });
+      must("ip netns exec " + bed.bridge() + " sh -c 'echo 1 > /sys/class/net/" + sender_port + "/threaded'");
+      std::vector<int> after = threads_named("napi/" + sender_port + "-"), ours;
+      std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(ours));
+      if (ours.empty()) throw std::runtime_error("no threaded NAPI kernel thread appeared for " + sender_port);
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(kReceiveCpu, &set);
+      for (int pid : ours)
+        if (sched_setaffinity(pid, sizeof set, &set) != 0)
+          throw std::runtime_error("cannot pin the NAPI thread " + std::to_string(pid));
+      handoff_text = "GRO + threaded NAPI on " + sender_port + " (thread " + std::to_string(ours[0]) +
+                     " pinned to CPU " + std::to_string(kReceiveCpu) +
+                     "): the sender's veth transmit puts each frame on the port's ring (drops when full)";
     }
+    if (isolated && !pin_to(kSenderCpu)) throw std::runtime_error("cannot pin the sender to CPU 0");
     UdpSocket sender(bed.host(kSenderHost), Testbed::ip(kSenderHost), 0);
     Receivers receivers(sockets, isolated ? kReceiveCpu : -1);
     InNetns in_sender(bed.host(kSenderHost));
     const int ifindex = static_cast<int>(if_nametoindex("eth0"));
     FanoutLoader fanout;  // loaded once; attached only while the eBPF arm runs
     fanout.set_members(kChannel, members);
-    Bench bench{bed, sender, receivers, 2000, size, batch, isolated};
+    Bench bench{bed, sender, receivers, 2000, size, batch, isolated, fanout.program_fd()};
     bench.run(Mode::user);  // warm-up: ARP for every member, caches
     bench.messages = messages;
 
@@ -432,12 +510,12 @@ int main(int argc, char** argv) {
                 "(sendmmsg <= %d datagrams)\n",
                 kMembers, std::max(size, size_t(TMC_DATA_HEADER_SIZE)), messages, rounds, batch, kSendmmsgLimit);
     if (isolated)
-      std::printf("layout: sender pinned to CPU %d; member threads pinned to CPU %d; RPS on %s (the sender's bridge "
-                  "port) -> CPU %d, so bridge, member veths, IP/UDP receive and wake-ups run on CPU %d\n",
-                  kSenderCpu, kReceiveCpu, sender_port.c_str(), kReceiveCpu, kReceiveCpu);
+      std::printf("layout: sender pinned to CPU %d, member threads to CPU %d; hand-off: %s; so the bridge, the "
+                  "member veths, IP/UDP receive and the wake-ups run on CPU %d\n",
+                  kSenderCpu, kReceiveCpu, handoff_text.c_str(), kReceiveCpu);
     else
-      std::printf("layout: --inline-receive: no pinning, no RPS; each copy's receive work runs in the sender's "
-                  "softirq\n");
+      std::printf("layout: --handoff inline: no pinning, kernel defaults; each copy's bridge and receive work runs in "
+                  "the sender's softirq, charged to the sender\n");
     std::printf("definitions:\n"
                 "  sender rate   = N / wall time of the sender's send loop (the fan-out mechanism's rate; every copy "
                 "counted on the sender's eth0, tx_packets + tx_dropped)\n"
@@ -448,7 +526,7 @@ int main(int argc, char** argv) {
                 "  delivered     = min over members of datagrams read from the member socket / (last arrival - "
                 "start), and that count / N\n"
                 "load average before: %s\n\n",
-                isolated ? ", RPS enqueue" : ", and every copy's bridge + receive stack", kReceiveCpu,
+                isolated ? ", hand-off" : ", and every copy's bridge + receive stack", kReceiveCpu,
                 load_before.c_str());
 
     std::vector<Mode> arms;
@@ -483,6 +561,10 @@ int main(int argc, char** argv) {
       for (const auto& r : results[static_cast<int>(mode)]) values.push_back(r.*field);
       return values;
     };
+    if (!results[static_cast<int>(Mode::ebpf)].empty() && column(Mode::ebpf, &Result::program_ns)[0] > 0)
+      std::printf("eBPF program run time (kernel.bpf_stats_enabled=1; includes the clones' nested transmit): %s "
+                  "ns/msg\n",
+                  format_spread(column(Mode::ebpf, &Result::program_ns), "%.0f").c_str());
     std::printf("\nper arm over %d rounds: median [min..max]\n", rounds);
     for (Mode mode : arms) {
       std::printf("  %-24s sender %s msg/s, sender CPU %s us/msg, receive CPU %s us/msg, delivered %s msg/s\n",
