@@ -4,7 +4,7 @@
 // same pinning, same run. Needs root (network namespaces) and BPF. Figures go to docs/ebpf.md.
 //
 //   tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M]
-//                    [--handoff napi|rps|inline] [--only user|ebpf]
+//                    [--handoff napi|rps|inline] [--rate MSGS_PER_S] [--only user|ebpf]
 //
 // Both arms send the way tmc::Channel's flush does (engine/src/transport/udp_socket.cpp): the
 // datagrams of M queued messages leave in sendmmsg calls of at most 64 (UdpSocket::kBatch) —
@@ -288,6 +288,7 @@ struct Bench {
   int batch;
   bool isolated;
   int program_fd;
+  double rate = 0;  // messages/s offered; 0 = as fast as the sender can
 
   struct MemberSnapshot {
     DeviceCounters device;
@@ -339,7 +340,18 @@ struct Bench {
     const double wall_start = now_seconds(CLOCK_MONOTONIC);
     const double thread_start = now_seconds(CLOCK_THREAD_CPUTIME_ID);
     uint64_t failed = 0;
+    timespec next{};
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    const long flush_interval_ns = rate > 0 ? static_cast<long>(1e9 * batch / rate) : 0;
     for (int m = 0; m < messages;) {
+      if (flush_interval_ns > 0) {  // paced: one flush every batch/rate seconds, sleeping in between
+        next.tv_nsec += flush_interval_ns;
+        while (next.tv_nsec >= 1000000000L) {
+          next.tv_nsec -= 1000000000L;
+          next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+      }
       const int queued = std::min(batch, messages - m);
       for (int b = 0; b < queued; b++) put64(buffers[b].data() + TMC_OFF_SEQUENCE, static_cast<uint64_t>(m + b));
       const int datagrams = queued * per_message;
@@ -412,7 +424,7 @@ std::string format_spread(const std::vector<double>& values, const char* format)
 int usage() {
   std::fprintf(stderr,
                "usage: tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M] "
-               "[--handoff napi|rps|inline] [--only user|ebpf]\n");
+               "[--handoff napi|rps|inline] [--rate MSGS_PER_S] [--only user|ebpf]\n");
   return 2;
 }
 
@@ -422,6 +434,7 @@ int main(int argc, char** argv) {
   int messages = 200000, rounds = 11, batch = 64;
   size_t size = 64;
   std::string handoff = "napi";
+  double rate = 0;
   std::string only;
   for (int i = 1; i < argc; i++) {
     std::string flag = argv[i];
@@ -433,13 +446,14 @@ int main(int argc, char** argv) {
     else if (flag == "--batch") batch = std::atoi(value);
     else if (flag == "--only") only = value;
     else if (flag == "--handoff") handoff = value;
+    else if (flag == "--rate") rate = std::atof(value);
     else return usage();
   }
   if (messages <= 0 || messages > 10000000 || rounds <= 0 || rounds > 101 || size > 1400 || batch < 1 ||
       batch > 1024 || (!only.empty() && only != "user" && only != "ebpf") ||
-      (handoff != "napi" && handoff != "rps" && handoff != "inline")) {
+      (handoff != "napi" && handoff != "rps" && handoff != "inline") || rate < 0 || rate > 1e7) {
     std::fprintf(stderr, "tmc-fanout-bench: messages 1..10M, rounds 1..101, size <= 1400, batch 1..1024, "
-                         "--only user|ebpf, --handoff napi|rps|inline\n");
+                         "--only user|ebpf, --handoff napi|rps|inline, --rate 0..1e7\n");
     return 2;
   }
   std::string why;
@@ -504,11 +518,14 @@ int main(int argc, char** argv) {
     Bench bench{bed, sender, receivers, 2000, size, batch, isolated, fanout.program_fd()};
     bench.run(Mode::user);  // warm-up: ARP for every member, caches
     bench.messages = messages;
+    bench.rate = rate;
 
     const std::string load_before = load_average();
     std::printf("fan-out to %d members: %zu-byte UDP payload, %d messages per run, %d rounds, %d messages per flush "
-                "(sendmmsg <= %d datagrams)\n",
-                kMembers, std::max(size, size_t(TMC_DATA_HEADER_SIZE)), messages, rounds, batch, kSendmmsgLimit);
+                "(sendmmsg <= %d datagrams), offered %s\n",
+                kMembers, std::max(size, size_t(TMC_DATA_HEADER_SIZE)), messages, rounds, batch, kSendmmsgLimit,
+                rate > 0 ? (std::to_string(static_cast<long>(rate)) + " msg/s (paced per flush)").c_str()
+                         : "as fast as the sender can");
     if (isolated)
       std::printf("layout: sender pinned to CPU %d, member threads to CPU %d; hand-off: %s; so the bridge, the "
                   "member veths, IP/UDP receive and the wake-ups run on CPU %d\n",
