@@ -13,11 +13,13 @@
 // Isolation (default): on veth every packet's receive work (bridge, the member's veth, IP/UDP,
 // socket wake-up) runs in the softirq of the CPU that transmitted it, i.e. in the sender's
 // syscall, whichever arm made the copy. To measure the fan-out mechanism, the sender thread is
-// pinned to CPU 0, the member threads to CPU 1, and RPS on the sender's bridge port
-// (rx-0/rps_cpus) hands every frame the sender transmits to CPU 1's backlog: the sender's CPU
-// does the send side only (syscall, UDP/IP output or clone + rewrite, veth transmit, the RPS
-// enqueue). --inline-receive keeps the kernel's default (no pinning, no RPS), where the
-// receivers' work is charged to the sender.
+// pinned to CPU 0, the member threads to CPU 1, and every frame the sender transmits is handed
+// to CPU 1 (--handoff): `napi` (default) gives the sender's bridge port a threaded NAPI poll
+// pinned to CPU 1, so the sender's veth transmit only fills the port's ring, as a NIC driver
+// fills its TX ring; `rps` queues each frame to CPU 1's backlog (flow hash + enqueue);
+// `inline` keeps the kernel's defaults, where the receivers' work is charged to the sender.
+// The sender's CPU then does the send side only: syscalls, UDP/IP output or clone + rewrite,
+// the hand-off, and the frees of its skbs. --rate paces the flushes (equal offered load).
 //
 // Alternation: the arms run back to back in every round, in alternating order; the BPF program
 // is loaded once and attached only for the eBPF run; every figure is a PAIRED ratio eBPF /
