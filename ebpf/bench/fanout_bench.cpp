@@ -491,8 +491,9 @@ int main(int argc, char** argv) {
       // then only puts the skb on the port's 256-entry ring (as a NIC driver puts it on its TX
       // ring), and the port's threaded NAPI poll, pinned to the receive CPU, does the rest.
       // veth takes that path only for frames it may hand to GRO: with TSO on the sending
-      // device, only socket-owned ones — not bpf_clone_redirect's clones — so TSO (TCP only,
-      // unused here) is turned off on the sender's eth0, for both arms.
+      // device only socket-owned skbs, and only if the port also forwards UDP GRO — never
+      // bpf_clone_redirect's clones — so TSO (TCP only, unused here) is turned off on the
+      // sender's eth0, for both arms.
       const std::vector<int> before = threads_named("napi/" + sender_port + "-");
       in_netns(bed.bridge(), [&] { set_feature(sender_port, ETHTOOL_SGRO, true); });
       in_netns(bed.host(kSenderHost), [&] { set_feature("eth0", ETHTOOL_STSO, false); });
