@@ -31,81 +31,47 @@ struct {
   __type(value, struct tmc_fanout_counters);
 } fanout_counters SEC(".maps");
 
-/* One's-complement fold of a 32-bit sum of 16-bit words to 16 bits. */
-static __always_inline __u16 csum_fold32(__u32 sum) {
-  sum = (sum & 0xFFFF) + (sum >> 16);
-  sum = (sum & 0xFFFF) + (sum >> 16);
-  return (__u16)sum;
+/* IPv6 destination address from `from` to `to`: the UDP checksum (mandatory over IPv6, never
+ * zero) is updated by the difference of the two 16-byte addresses. */
+static __always_inline int rewrite_ipv6_destination(struct __sk_buff *skb, const struct tmc_packet *pkt,
+                                                    const struct tmc_fanout_member *from,
+                                                    const struct tmc_fanout_member *to) {
+  if (from->ipv6[0] == to->ipv6[0] && from->ipv6[1] == to->ipv6[1] && from->ipv6[2] == to->ipv6[2] &&
+      from->ipv6[3] == to->ipv6[3])
+    return 0;
+  __u32 udp_check = pkt->udp_offset + offsetof(struct udphdr, check);
+  __s64 difference = bpf_csum_diff((__be32 *)from->ipv6, 16, (__be32 *)to->ipv6, 16, 0);
+  if (difference < 0) return -1;
+  if (bpf_l4_csum_replace(skb, udp_check, 0, (__u32)difference, TMC_BPF_F_PSEUDO_HDR | TMC_BPF_F_MARK_MANGLED_0) < 0)
+    return -1;
+  return bpf_skb_store_bytes(skb, pkt->ip_offset + offsetof(struct ipv6hdr, daddr), to->ipv6, 16, 0);
 }
 
-/* IPv4 header checksum after replacing the 32-bit word `from` by `to` (RFC 1624 eqn. 3:
- * HC' = ~(~HC + ~m + m'), on 16-bit words; byte order does not matter as long as it is the
- * same for all of them). The IPv4 header checksum is never offloaded, so the program computes
- * it itself. */
-static __always_inline __u16 ipv4_check_replace(__u16 check, __be32 from, __be32 to) {
-  __u32 sum = (__u16)~check;
-  sum += (__u16)~(from >> 16) + (__u16)~(from & 0xFFFF);
-  sum += (to >> 16) + (to & 0xFFFF);
-  return (__u16)~csum_fold32(sum);
-}
-
-/* Rewrites the packet, which is addressed to `from`, for `to`: destination MAC, IP address and
- * UDP port, and the checksums. Called after each bpf_clone_redirect(), so the header the clone
- * shares with the original is unshared first (bpf_skb_pull_data makes the first `pull` bytes
- * private and linear: one pskb_expand_head, which a store helper would also do). Then the
- * fields are written directly — MAC, address, port and the IPv4 header checksum — and the UDP
- * checksum is updated by bpf_l4_csum_replace, which alone knows whether the skb is
- * CHECKSUM_PARTIAL (then only the pseudo-header part, the address, goes into the field; the
- * port is summed by whoever completes the checksum). BPF_F_MARK_MANGLED_0: a zero UDP checksum
- * means "none" over IPv4 (RFC 768) and stays zero; a computed zero is sent as 0xFFFF. IPv6 has
- * no header checksum; its UDP checksum covers both 16-byte addresses (RFC 8200 §8.1).
- * Returns 0, or -1 when the packet could not be rewritten (it must then not be sent). */
+/* Rewrites destination MAC, IP address and UDP port from `from` to `to`. */
 static __always_inline int rewrite_destination(struct __sk_buff *skb, const struct tmc_packet *pkt,
                                                const struct tmc_fanout_member *from,
                                                const struct tmc_fanout_member *to) {
-  const __u32 udp_offset = pkt->udp_offset;
-  if (udp_offset > TMC_ETH_HLEN + TMC_IPV6_HLEN + TMC_IPV6_MAX_EXT_BYTES) return -1; /* verifier bound */
-  if (bpf_skb_pull_data(skb, udp_offset + sizeof(struct udphdr)) < 0) return -1;
-  __u8 *data = tmc_skb_data(skb);
-  __u8 *end = tmc_skb_data_end(skb);
-  /* The verifier learns nothing about `data` from the variable-offset UDP check: bound both. */
-  if (data + TMC_ETH_HLEN + sizeof(struct iphdr) > end) return -1;
-  struct udphdr *udp = (struct udphdr *)(data + udp_offset);
-  if ((__u8 *)(udp + 1) > end) return -1;
-  __builtin_memcpy(data, to->mac, 6); /* h_dest */
-  __s64 address_difference = 0;       /* IPv6: the UDP checksum's change for the address */
-  const int ipv6 = pkt->ip_version == 6;
-  if (ipv6) {
-    struct ipv6hdr *ip6 = (struct ipv6hdr *)(data + TMC_ETH_HLEN);
-    if ((__u8 *)(ip6 + 1) > end) return -1;
-    __builtin_memcpy(&ip6->daddr, to->ipv6, 16);
+  __u32 ip_check = pkt->ip_offset + offsetof(struct iphdr, check);
+  __u32 udp_check = pkt->udp_offset + offsetof(struct udphdr, check);
+  if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), to->mac, 6, 0) < 0) return -1;
+  if (pkt->ip_version == 6) {
+    if (rewrite_ipv6_destination(skb, pkt, from, to) < 0) return -1;
   } else if (from->ipv4 != to->ipv4) {
-    struct iphdr *ip = (struct iphdr *)(data + TMC_ETH_HLEN);
-    if ((__u8 *)(ip + 1) > end) return -1;
-    ip->daddr = to->ipv4;
-    ip->check = ipv4_check_replace(ip->check, from->ipv4, to->ipv4);
-  }
-  const __be16 old_port = udp->dest;
-  udp->dest = to->port;
-  /* Helpers below change packet data: no direct access after this point. */
-  const __u32 udp_check = udp_offset + offsetof(struct udphdr, check);
-  if (ipv6) {
-    if (from->ipv6[0] != to->ipv6[0] || from->ipv6[1] != to->ipv6[1] || from->ipv6[2] != to->ipv6[2] ||
-        from->ipv6[3] != to->ipv6[3]) {
-      address_difference = bpf_csum_diff((__be32 *)from->ipv6, 16, (__be32 *)to->ipv6, 16, 0);
-      if (address_difference < 0) return -1;
-      if (bpf_l4_csum_replace(skb, udp_check, 0, (__u32)address_difference,
-                              TMC_BPF_F_PSEUDO_HDR | TMC_BPF_F_MARK_MANGLED_0) < 0)
-        return -1;
-    }
-  } else if (from->ipv4 != to->ipv4) {
+    if (bpf_l3_csum_replace(skb, ip_check, from->ipv4, to->ipv4, 4) < 0) return -1;
+    /* BPF_F_MARK_MANGLED_0: a zero UDP checksum means "none" over IPv4 (RFC 768) and stays
+     * zero; the helper also handles CHECKSUM_PARTIAL (offloaded) packets. */
     if (bpf_l4_csum_replace(skb, udp_check, from->ipv4, to->ipv4,
                             TMC_BPF_F_PSEUDO_HDR | TMC_BPF_F_MARK_MANGLED_0 | 4) < 0)
       return -1;
+    if (bpf_skb_store_bytes(skb, pkt->ip_offset + offsetof(struct iphdr, daddr), &to->ipv4, 4, 0) < 0)
+      return -1;
   }
-  if (old_port != to->port &&
-      bpf_l4_csum_replace(skb, udp_check, old_port, to->port, TMC_BPF_F_MARK_MANGLED_0 | 2) < 0)
-    return -1;
+  if (from->port != to->port) {
+    if (bpf_l4_csum_replace(skb, udp_check, from->port, to->port, TMC_BPF_F_MARK_MANGLED_0 | 2) < 0)
+      return -1;
+    if (bpf_skb_store_bytes(skb, pkt->udp_offset + offsetof(struct udphdr, dest), &to->port, 2, 0) < 0)
+      return -1;
+  }
   return 0;
 }
 
