@@ -341,14 +341,18 @@ FanoutMember member_of(const Endpoint6& endpoint) {
   }());
 }
 
-TEST_F(FanoutTest, OneIpv6SendBecomesOneCopyPerMember) {
+// With a destination-options header (the field-by-field path) and without one (the program's
+// stack copy of the headers, one store per copy).
+class FanoutIpv6Test : public FanoutTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(FanoutIpv6Test, OneIpv6SendBecomesOneCopyPerMember) {
   constexpr uint32_t kChannel6 = 22;
   loader_->set_members(kChannel6, {member_of(kMembers6[0]), member_of(kMembers6[1]), member_of(kMembers6[2])});
   TmcHeader header;
   header.channel_id = kChannel6;
   const Bytes payload = tmc_payload(header);
   Ipv6Layout layout;
-  layout.extensions = {kDestinationOptions};  // the UDP header is found behind it
+  if (GetParam()) layout.extensions = {kDestinationOptions};  // the UDP header is found behind it
   const Bytes frame = udp6_frame(kSender6, kMembers6[0], payload, layout);
   const size_t udp_at = udp6_offset(layout);
   captured();
@@ -385,6 +389,9 @@ TEST_F(FanoutTest, OneIpv6SendBecomesOneCopyPerMember) {
   EXPECT_TRUE(captured().empty());
   EXPECT_EQ(loader_->counters(kChannel6).fanned_out, 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(ExtensionHeader, FanoutIpv6Test, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "WithDestinationOptions" : "Plain"; });
 
 TEST_F(FanoutTest, RejectsBadMemberLists) {
   EXPECT_THROW(FanoutMember::parse("[fd00::1:5000", "02:00:00:00:00:01"), Error);
