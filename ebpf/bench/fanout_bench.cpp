@@ -288,7 +288,6 @@ struct Bench {
   int messages;
   size_t size;
   int batch;
-  bool isolated;
   int program_fd;
   double rate = 0;  // messages/s offered; 0 = as fast as the sender can
 
@@ -518,7 +517,7 @@ int main(int argc, char** argv) {
     const int ifindex = static_cast<int>(if_nametoindex("eth0"));
     FanoutLoader fanout;  // loaded once; attached only while the eBPF arm runs
     fanout.set_members(kChannel, members);
-    Bench bench{bed, sender, receivers, 2000, size, batch, isolated, fanout.program_fd()};
+    Bench bench{bed, sender, receivers, 2000, size, batch, fanout.program_fd()};
     bench.run(Mode::user);  // warm-up: ARP for every member, caches
     bench.messages = messages;
     bench.rate = rate;
