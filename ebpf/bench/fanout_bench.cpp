@@ -30,6 +30,7 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -63,6 +64,11 @@ constexpr uint32_t kChannel = 5;
 constexpr int kSendmmsgLimit = 64;  // tmc::transport::UdpSocket::kBatch
 constexpr int kSenderCpu = 0;
 constexpr int kReceiveCpu = 1;
+
+// Set by SIGINT/SIGTERM: the bench stops after the current run and still removes its network
+// namespaces (the testbed's destructor); SIGPIPE is ignored for the same reason (| head).
+std::atomic<bool> interrupted{false};
+void on_interrupt(int) { interrupted = true; }
 
 double now_seconds(clockid_t clock) {
   timespec t{};
@@ -344,7 +350,7 @@ struct Bench {
     timespec next{};
     clock_gettime(CLOCK_MONOTONIC, &next);
     const long flush_interval_ns = rate > 0 ? static_cast<long>(1e9 * batch / rate) : 0;
-    for (int m = 0; m < messages;) {
+    for (int m = 0; m < messages && !interrupted;) {
       if (flush_interval_ns > 0) {  // paced: one flush every batch/rate seconds, sleeping in between
         next.tv_nsec += flush_interval_ns;
         while (next.tv_nsec >= 1000000000L) {
@@ -457,6 +463,11 @@ int main(int argc, char** argv) {
                          "--only user|ebpf, --handoff napi|rps|inline, --rate 0..1e7\n");
     return 2;
   }
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction action{};
+  action.sa_handler = on_interrupt;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
   std::string why;
   if (!available(&why)) {
     std::fprintf(stderr, "tmc-fanout-bench: BPF unavailable: %s\n", why.c_str());
@@ -553,12 +564,14 @@ int main(int argc, char** argv) {
     if (only.empty() || only == "ebpf") arms.push_back(Mode::ebpf);
     std::vector<Result> results[2];
     const uint64_t errors_before = fanout.counters(kChannel).copy_errors;
-    for (int round = 0; round < rounds; round++) {
+    int completed = 0;
+    for (int round = 0; round < rounds && !interrupted; round++) {
       for (size_t k = 0; k < arms.size(); k++) {
         const Mode mode = arms[(k + static_cast<size_t>(round)) % arms.size()];
         if (mode == Mode::ebpf) fanout.attach(ifindex);
         const Result r = bench.run(mode);
         if (mode == Mode::ebpf) fanout.detach();
+        if (interrupted) break;  // a cut-short run is not reported
         results[static_cast<int>(mode)].push_back(r);
         std::printf("round %2d %-24s sender %8.0f msg/s %6.3f us/msg | receive CPU %6.3f us/msg | delivered %8.0f "
                     "msg/s (%5.1f%%) | wire %llu iface %llu/%llu/%llu socket %llu/%llu/%llu backlog-drop %llu "
@@ -571,7 +584,12 @@ int main(int argc, char** argv) {
                     (unsigned long long)r.backlog_drops, (unsigned long long)r.rcvbuf_errors);
         std::fflush(stdout);
       }
+      if (!interrupted) completed++;
     }
+    for (auto& arm : results) arm.resize(std::min(arm.size(), static_cast<size_t>(completed)));
+    if (interrupted) std::printf("interrupted: summarising the %d complete rounds\n", completed);
+    if (completed == 0) return 1;  // the testbed and the loader still clean up on the way out
+    rounds = completed;
     const uint64_t copy_errors = fanout.counters(kChannel).copy_errors - errors_before;
     const std::string load_after = load_average();
 
