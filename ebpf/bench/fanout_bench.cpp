@@ -4,7 +4,8 @@
 // same pinning, same run. Needs root (network namespaces) and BPF. Figures go to docs/ebpf.md.
 //
 //   tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M]
-//                    [--handoff napi|rps|inline] [--rate MSGS_PER_S] [--only user|ebpf]
+//                    [--handoff napi|rps|inline] [--rate MSGS_PER_S] [--gso none|user|both]
+//                    [--only user|ebpf]
 //
 // Both arms send the way tmc::Channel's flush does (engine/src/transport/udp_socket.cpp): the
 // datagrams of M queued messages leave in sendmmsg calls of at most 64 (UdpSocket::kBatch) —
@@ -31,6 +32,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -296,6 +298,7 @@ struct Bench {
   int batch;
   int program_fd;
   double rate = 0;  // messages/s offered; 0 = as fast as the sender can
+  bool gso_user = false, gso_ebpf = false;  // the arm sends UDP GSO super-packets per destination
 
   struct MemberSnapshot {
     DeviceCounters device;
@@ -337,6 +340,36 @@ struct Bench {
       }
     }
 
+    // UDP GSO (udp(7) UDP_SEGMENT), as the engine's GsoBatcher plans a flush: per destination
+    // one super-packet of its queued datagrams (all the same size here), at most 64 segments
+    // and 65507 bytes each; the units of one flush leave in one sendmmsg.
+    const bool gso = mode == Mode::ebpf ? gso_ebpf : gso_user;
+    const int per_unit = std::max<int>(1, std::min<int>(64, static_cast<int>(65507 / payload.size())));
+    const int units_per_destination = (batch + per_unit - 1) / per_unit;
+    std::vector<mmsghdr> units(static_cast<size_t>(per_message * units_per_destination));
+    std::vector<std::array<char, CMSG_SPACE(sizeof(uint16_t))>> controls(units.size());
+    auto plan_units = [&](int queued) {
+      size_t n = 0;
+      for (int c = 0; c < per_message; c++)
+        for (int start = 0; start < queued; start += per_unit, n++) {
+          mmsghdr& unit = units[n];
+          unit = {};
+          unit.msg_hdr.msg_name = &destinations[c];
+          unit.msg_hdr.msg_namelen = sizeof destinations[c];
+          unit.msg_hdr.msg_iov = &vectors[static_cast<size_t>(start)];
+          unit.msg_hdr.msg_iovlen = static_cast<size_t>(std::min(per_unit, queued - start));
+          unit.msg_hdr.msg_control = controls[n].data();
+          unit.msg_hdr.msg_controllen = controls[n].size();
+          cmsghdr* header = CMSG_FIRSTHDR(&unit.msg_hdr);
+          header->cmsg_level = SOL_UDP;
+          header->cmsg_type = UDP_SEGMENT;
+          header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+          const uint16_t segment = static_cast<uint16_t>(payload.size());
+          std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
+        }
+      return static_cast<int>(n);
+    };
+
     MemberSnapshot before[kMembers];
     for (int i = 0; i < kMembers; i++) before[i] = member_snapshot(i);
     const DeviceCounters sender_before = device_counters("eth0");
@@ -361,10 +394,15 @@ struct Bench {
       }
       const int queued = std::min(batch, messages - m);
       for (int b = 0; b < queued; b++) put64(buffers[b].data() + TMC_OFF_SEQUENCE, static_cast<uint64_t>(m + b));
-      const int datagrams = queued * per_message;
+      mmsghdr* entries = queue.data();
+      int datagrams = queued * per_message;
+      if (gso) {
+        entries = units.data();
+        datagrams = plan_units(queued);  // units, each one sendmmsg entry
+      }
       for (int at = 0; at < datagrams;) {
         const int chunk = std::min(kSendmmsgLimit, datagrams - at);
-        const int sent = sendmmsg(sender.fd(), queue.data() + at, static_cast<unsigned>(chunk), 0);
+        const int sent = sendmmsg(sender.fd(), entries + at, static_cast<unsigned>(chunk), 0);
         if (sent <= 0) {
           failed++;
           at++;  // counted as lost, never retried: both arms see the same rule
@@ -431,7 +469,7 @@ std::string format_spread(const std::vector<double>& values, const char* format)
 int usage() {
   std::fprintf(stderr,
                "usage: tmc-fanout-bench [--messages N] [--size BYTES] [--rounds R] [--batch M] "
-               "[--handoff napi|rps|inline] [--rate MSGS_PER_S] [--only user|ebpf]\n");
+               "[--handoff napi|rps|inline] [--rate MSGS_PER_S] [--gso none|user|both] [--only user|ebpf]\n");
   return 2;
 }
 
@@ -442,6 +480,7 @@ int main(int argc, char** argv) {
   size_t size = 64;
   std::string handoff = "napi";
   double rate = 0;
+  std::string gso_mode = "user";
   std::string only;
   for (int i = 1; i < argc; i++) {
     std::string flag = argv[i];
@@ -454,13 +493,15 @@ int main(int argc, char** argv) {
     else if (flag == "--only") only = value;
     else if (flag == "--handoff") handoff = value;
     else if (flag == "--rate") rate = std::atof(value);
+    else if (flag == "--gso") gso_mode = value;
     else return usage();
   }
   if (messages <= 0 || messages > 10000000 || rounds <= 0 || rounds > 101 || size > 1400 || batch < 1 ||
       batch > 1024 || (!only.empty() && only != "user" && only != "ebpf") ||
-      (handoff != "napi" && handoff != "rps" && handoff != "inline") || rate < 0 || rate > 1e7) {
+      (handoff != "napi" && handoff != "rps" && handoff != "inline") || rate < 0 || rate > 1e7 ||
+      (gso_mode != "none" && gso_mode != "user" && gso_mode != "both")) {
     std::fprintf(stderr, "tmc-fanout-bench: messages 1..10M, rounds 1..101, size <= 1400, batch 1..1024, "
-                         "--only user|ebpf, --handoff napi|rps|inline, --rate 0..1e7\n");
+                         "--only user|ebpf, --handoff napi|rps|inline, --rate 0..1e7, --gso none|user|both\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -532,6 +573,8 @@ int main(int argc, char** argv) {
     bench.run(Mode::user);  // warm-up: ARP for every member, caches
     bench.messages = messages;
     bench.rate = rate;
+    bench.gso_user = gso_mode != "none";
+    bench.gso_ebpf = gso_mode == "both";
 
     const std::string load_before = load_average();
     std::printf("fan-out to %d members: %zu-byte UDP payload, %d messages per run, %d rounds, %d messages per flush "
@@ -546,9 +589,15 @@ int main(int argc, char** argv) {
     else
       std::printf("layout: --handoff inline: no pinning, kernel defaults; each copy's bridge and receive work runs in "
                   "the sender's softirq, charged to the sender\n");
+    std::printf("arms: user = 3 datagrams per message%s; ebpf = 1 datagram per message to members[0]%s; "
+                "--gso %s (the engine sends GSO on user-space fan-out and never on a channel with the eBPF "
+                "fan-out attached)\n",
+                bench.gso_user ? ", as UDP GSO super-packets per member" : ", sendmmsg",
+                bench.gso_ebpf ? ", as UDP GSO super-packets (the program copies them whole)" : ", sendmmsg",
+                gso_mode.c_str());
     std::printf("definitions:\n"
                 "  sender rate   = N / wall time of the sender's send loop (the fan-out mechanism's rate; every copy "
-                "counted on the sender's eth0, tx_packets + tx_dropped)\n"
+                "counted on the sender's eth0, tx_packets + tx_dropped; a GSO super-packet counts once)\n"
                 "  sender CPU    = sender thread CPU time / N (syscalls, UDP/IP output or clone+rewrite, veth "
                 "transmit%s)\n"
                 "  receive CPU   = CPU %d busy time / (datagrams read by the member sockets / 3) (/proc/stat; bridge + "
