@@ -9,7 +9,11 @@
 //
 // Both arms send the way tmc::Channel's flush does (engine/src/transport/udp_socket.cpp): the
 // datagrams of M queued messages leave in sendmmsg calls of at most 64 (UdpSocket::kBatch) —
-// 3*M datagrams for user space, M for eBPF. --batch 1 is one flush per message.
+// 3*M datagrams for user space, M for eBPF. --batch 1 is one flush per message. --gso: an arm
+// that uses UDP GSO sends, per flush, one super-packet per destination (UDP_SEGMENT, at most 64
+// segments, as GsoBatcher plans it). Default `user`, as the engine does: GSO for user-space
+// fan-out, none on a channel with the eBPF fan-out attached; `both` also gives the eBPF arm
+// super-packets (the program copies them whole); `none` is the engine without GSO.
 //
 // Isolation (default): on veth every packet's receive work (bridge, the member's veth, IP/UDP,
 // socket wake-up) runs in the softirq of the CPU that transmitted it, i.e. in the sender's
