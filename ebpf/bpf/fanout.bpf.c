@@ -10,11 +10,14 @@
  * and the original, rewritten, to members[count-1]. Rewriting changes the destination MAC,
  * IP address and UDP port and updates the checksums (RFC 1624 incremental update): IPv4 header
  * and UDP; IPv6 has no header checksum, its UDP checksum covers the addresses (RFC 8200 §8.1).
- * Anything else passes untouched.
+ * Anything else passes untouched. A UDP GSO super-packet is judged by its first TMC header
+ * and cloned whole; the engine keeps super-packets homogeneous under this rule
+ * (tmc/fanout_rule.h, transport/kernel_fanout.cpp fanout_gso_class).
  */
 #include "vmlinux.h"
 
 #include "fanout.h"
+#include "tmc/fanout_rule.h"
 #include "tmc_packet.bpf.h"
 
 struct {
@@ -152,8 +155,10 @@ int tmc_fanout(struct __sk_buff *skb) {
   if (skb->mark & TMC_FANOUT_MARK) return TC_ACT_UNSPEC; /* one of our copies */
   struct tmc_packet pkt = {};
   if (tmc_parse(skb, &pkt) != TMC_PARSE_OK) return TC_ACT_UNSPEC;
-  if (pkt.type != TMC_TYPE_DATA && pkt.type != TMC_TYPE_SEQUENCE) return TC_ACT_UNSPEC;
-  if (pkt.stream == 0 || (pkt.flags & TMC_FLAG_RETRANSMIT)) return TC_ACT_UNSPEC;
+  /* The rule (tmc/fanout_rule.h) the engine also applies per datagram when it forms UDP GSO
+   * super-packets (transport/kernel_fanout.cpp fanout_gso_class): only the FIRST header of a
+   * super-packet is judged here, so the engine never batches packets this rule separates. */
+  if (!tmc_fanout_header_eligible(pkt.type, pkt.flags, pkt.stream)) return TC_ACT_UNSPEC;
   struct tmc_fanout_channel *channel = bpf_map_lookup_elem(&fanout_channels, &pkt.channel_id);
   if (!channel) return TC_ACT_UNSPEC;
   __u32 count = channel->count;

@@ -201,9 +201,12 @@ struct Channel::Impl : core::ChannelCore::Output {
       }
     }
     if (attempt.fanout) {
-      // The tc program judges (and clones) a packet by its first TMC header: it must never
-      // see a GSO super-packet, which may hold packets it would treat differently.
-      socket->disable_gso();
+      // The tc program judges (and clones) a GSO super-packet by its first TMC header: only
+      // datagrams it treats alike share one (tmc/fanout_rule.h).
+      socket->set_gso_class([channel_id = core->channel_id(), first = members[0]](
+                                const SocketAddress& to, std::span<const std::byte> packet) {
+        return transport::fanout_gso_class(channel_id, first, to, packet);
+      });
       kernel_fanout = std::move(attempt.fanout);
       kernel_fanout_final = true;
       core->set_kernel_fanout(true, "tc egress program on " + kernel_fanout->interface_name());

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "bpf_test_support.h"
+#include "transport/kernel_fanout.h"
 
 namespace tmc::bpf::test {
 namespace {
@@ -187,6 +188,44 @@ TEST_F(FanoutTest, UnicastTrafficIsNotFannedOut) {
     EXPECT_TRUE(captured().empty()) << name;
   }
   EXPECT_EQ(loader_->counters(kChannel).fanned_out, 0u);
+}
+
+// The engine's GSO class (transport::fanout_gso_class) is the program's decision, packet by
+// packet: the engine batches into one UDP GSO super-packet only datagrams of one class, and the
+// program judges a super-packet by its first header — so a class-1 datagram must be exactly
+// one the program fans out. Every combination of type, flag, stream, destination and channel.
+TEST_F(FanoutTest, EngineGsoClassIsTheProgramsDecision) {
+  auto engine_address = [](const Endpoint& endpoint) {
+    return *core::SocketAddress::parse(endpoint.ipv4 + ":" + std::to_string(endpoint.port));
+  };
+  const core::SocketAddress first_member = engine_address(kMembers[0]);
+  int fanned = 0, passed = 0;
+  for (uint8_t type = 1; type <= TMC_TYPE_MAX; ++type)
+    for (uint16_t flags : {0u, unsigned(TMC_FLAG_RETRANSMIT), unsigned(TMC_FLAG_ACK_REQUESTED | TMC_FLAG_ORDERED),
+                           unsigned(TMC_FLAG_ACK_REQUESTED | TMC_FLAG_RETRANSMIT)})
+      for (uint16_t stream : {0, 1, 9})
+        for (const Endpoint* to : {&kMembers[0], &kMembers[1]})
+          for (uint32_t channel : {kChannel, kChannel + 1}) {
+            TmcHeader header;
+            header.type = type;
+            header.flags = flags;
+            header.stream = stream;
+            header.channel_id = channel;
+            const Bytes payload = tmc_payload(header);
+            const Bytes frame = udp_frame(kSender, *to, payload);
+            const std::string name = "type " + std::to_string(type) + " flags " + std::to_string(flags) + " stream " +
+                                     std::to_string(stream) + " to " + to->ipv4 + " channel " + std::to_string(channel);
+            captured();
+            run_tc(loader_->program_fd(), frame);
+            const bool program_fans_out = !captured().empty();
+            const std::uint8_t engine_class = transport::fanout_gso_class(
+                kChannel, first_member, engine_address(*to),
+                std::span(reinterpret_cast<const std::byte*>(payload.data()), payload.size()));
+            EXPECT_EQ(engine_class, program_fans_out ? 1 : 0) << name;
+            (program_fans_out ? fanned : passed)++;
+          }
+  EXPECT_EQ(fanned, 2 * 2 * 2) << "DATA and SEQUENCE, 2 flag sets without RETRANSMIT, 2 group streams";
+  EXPECT_GT(passed, 0);
 }
 
 TEST_F(FanoutTest, MembershipChangesTakeEffect) {

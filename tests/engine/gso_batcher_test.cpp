@@ -21,9 +21,9 @@ struct Planned {
 };
 
 Planned plan(const std::vector<core::SocketAddress>& to, const std::vector<std::size_t>& lengths,
-             GsoBatcher::Limits limits = {}, bool enabled = true) {
+             GsoBatcher::Limits limits = {}, bool enabled = true, const std::vector<std::uint8_t>& classes = {}) {
   GsoBatcher batcher;
-  batcher.plan(to, lengths, limits, enabled);
+  batcher.plan(to, lengths, limits, enabled, classes);
   Planned planned;
   for (const auto& unit : batcher.units()) {
     std::vector<std::uint32_t> members(batcher.order().begin() + unit.first,
@@ -189,6 +189,63 @@ TEST(GsoBatcher, DisabledSendsEveryDatagramAlone) {
 }
 
 TEST(GsoBatcher, EmptyQueuePlansNothing) { EXPECT_TRUE(plan({}, {}).units.empty()); }
+
+// Classes (the eBPF fan-out's "cloned" vs "passed", tmc/fanout_rule.h): a class change to the
+// same destination ends the run like a longer datagram, so order is kept.
+TEST(GsoBatcher, AClassChangeEndsTheRun) {
+  const std::vector<core::SocketAddress> to(8, kA);
+  const std::vector<std::size_t> lengths(8, 100);
+  const Planned planned = plan(to, lengths, {}, true, {1, 1, 0, 1, 1, 1, 0, 0});
+  ASSERT_EQ(planned.units.size(), 4u);
+  EXPECT_EQ(planned.units[0], (std::vector<std::uint32_t>{0, 1}));
+  EXPECT_EQ(planned.units[1], (std::vector<std::uint32_t>{2}));
+  EXPECT_EQ(planned.segment_sizes[1], 0u);
+  EXPECT_EQ(planned.units[2], (std::vector<std::uint32_t>{3, 4, 5}));
+  EXPECT_EQ(planned.units[3], (std::vector<std::uint32_t>{6, 7}));
+  // The same queue without classes is one run.
+  EXPECT_EQ(plan(to, lengths).units.size(), 1u);
+}
+
+TEST(GsoBatcher, ClassesOfOtherDestinationsDoNotSplitARun) {
+  // A (cloned data) interleaved with B (acks, another class): A's run stays whole.
+  const std::vector<core::SocketAddress> to{kA, kB, kA, kB, kA};
+  const std::vector<std::size_t> lengths(5, 100);
+  const Planned planned = plan(to, lengths, {}, true, {1, 0, 1, 0, 1});
+  ASSERT_EQ(planned.units.size(), 2u);
+  EXPECT_EQ(planned.units[0], (std::vector<std::uint32_t>{0, 2, 4}));
+  EXPECT_EQ(planned.units[1], (std::vector<std::uint32_t>{1, 3}));
+}
+
+// Property: random mixes of destinations, sizes and classes give valid plans whose units are
+// each of one class; with one class everywhere the plan is the unclassed plan.
+TEST(GsoBatcher, RandomClassedQueuesNeverMixClasses) {
+  std::uint64_t state = 0xD1B54A32D192ED03ull;
+  auto next = [&] {
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545F4914F6CDD1Dull;
+  };
+  const core::SocketAddress destinations[] = {kA, kB, kC};
+  for (int round = 0; round < 2000; ++round) {
+    const std::size_t count = next() % 65;
+    std::vector<core::SocketAddress> to;
+    std::vector<std::size_t> lengths;
+    std::vector<std::uint8_t> classes;
+    for (std::size_t i = 0; i < count; ++i) {
+      to.push_back(destinations[next() % 3]);
+      lengths.push_back(next() % 8 == 0 ? 40 + next() % 60 : 100);
+      classes.push_back(static_cast<std::uint8_t>(next() % 3 == 0));
+    }
+    const Planned planned = plan(to, lengths, {}, true, classes);
+    expect_valid(to, lengths, planned, {});
+    for (const auto& unit : planned.units)
+      for (std::uint32_t i : unit) EXPECT_EQ(classes[i], classes[unit[0]]) << "round " << round;
+    const Planned one_class = plan(to, lengths, {}, true, std::vector<std::uint8_t>(count, 1));
+    EXPECT_EQ(one_class.units, plan(to, lengths).units);
+    if (::testing::Test::HasFailure()) FAIL() << "round " << round;
+  }
+}
 
 // Property: random mixes of destinations and sizes always give a valid plan.
 TEST(GsoBatcher, RandomQueuesAlwaysGiveValidPlans) {

@@ -3,8 +3,9 @@
 namespace tmc::transport {
 
 void GsoBatcher::plan(std::span<const core::SocketAddress> destinations, std::span<const std::size_t> lengths,
-                      const Limits& limits, bool enabled) {
+                      const Limits& limits, bool enabled, std::span<const std::uint8_t> classes) {
   const std::size_t count = lengths.size();
+  const bool classed = !classes.empty();
   units_.clear();
   order_.clear();
   assigned_.assign(count, false);
@@ -24,6 +25,7 @@ void GsoBatcher::plan(std::span<const core::SocketAddress> destinations, std::sp
         if (assigned_[j] || destinations[j] != destinations[i]) continue;
         const std::size_t length = lengths[j];
         if (length == 0 || length > size || bytes + length > limits.max_bytes) break;
+        if (classed && classes[j] != classes[i]) break;
         assigned_[j] = true;
         order_.push_back(static_cast<std::uint32_t>(j));
         ++unit.count;

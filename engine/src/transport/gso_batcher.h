@@ -15,6 +15,10 @@
 //     (UDP_MAX_SEGMENTS, 64 before Linux 6.10) and at most Limits::max_bytes of payload (one
 //     IPv4 datagram: 65535 - 20 - 8); segment_size <= Limits::max_segment_size (the kernel
 //     refuses a gso_size above the path MTU: EMSGSIZE, EINVAL before Linux 6.x).
+//   * With `classes` given, a unit's datagrams all have one class: a datagram of another
+//     class to the same destination ends the run (as a longer one does), so classes split
+//     runs without reordering. A program on the path that judges a whole super-packet by its
+//     first datagram (the eBPF fan-out, tmc/fanout_rule.h) then treats every segment alike.
 //   * A run is only formed from datagrams that are already queued: nothing waits for more.
 #pragma once
 
@@ -44,10 +48,11 @@ class GsoBatcher {
   };
 
   // Plans the units for datagrams i = 0..lengths.size()-1 sent to destinations[i]. With
-  // `enabled` false every datagram is its own unit (today's sendmmsg path). The result stays
-  // valid until the next call.
+  // `enabled` false every datagram is its own unit (today's sendmmsg path). `classes` is empty
+  // (one class) or holds classes[i] for every datagram. The result stays valid until the next
+  // call.
   void plan(std::span<const core::SocketAddress> destinations, std::span<const std::size_t> lengths,
-            const Limits& limits, bool enabled);
+            const Limits& limits, bool enabled, std::span<const std::uint8_t> classes = {});
 
   const std::vector<Unit>& units() const { return units_; }
   const std::vector<std::uint32_t>& order() const { return order_; }

@@ -93,6 +93,7 @@ UdpSocket::UdpSocket(const core::SocketAddress& local, Offload offload) : family
   out_offsets_.resize(kBatch);
   out_lengths_.resize(kBatch);
   out_destinations_.resize(kBatch);
+  out_classes_.resize(kBatch);
 }
 
 core::SocketAddress UdpSocket::local_address() const {
@@ -126,13 +127,21 @@ void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> 
   out_offsets_[out_count_] = offset;
   out_lengths_[out_count_] = packet.size();
   out_destinations_[out_count_] = to;
+  out_classes_[out_count_] = gso_class_ ? gso_class_(to, packet) : 0;
   ++out_count_;
+}
+
+void UdpSocket::set_gso_class(GsoClass gso_class) {
+  gso_class_ = std::move(gso_class);
+  for (std::size_t i = 0; i < out_count_; ++i)
+    out_classes_[i] = gso_class_ ? gso_class_(out_destinations_[i], std::span(out_buffer_.data() + out_offsets_[i], out_lengths_[i])) : 0;
 }
 
 std::size_t UdpSocket::flush() {
   if (out_count_ == 0) return 0;
   batcher_.plan(std::span(out_destinations_.data(), out_count_), std::span(out_lengths_.data(), out_count_),
-                gso_limits_, gso_);
+                gso_limits_, gso_,
+                gso_class_ ? std::span<const std::uint8_t>(out_classes_.data(), out_count_) : std::span<const std::uint8_t>());
   // Units still to send; a refused GSO unit is replaced by its datagrams one by one. (A
   // member: its capacity is reused, no allocation per flush.)
   std::vector<GsoBatcher::Unit>& units = units_;

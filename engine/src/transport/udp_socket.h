@@ -71,12 +71,16 @@ class UdpSocket {
   // many queued errors were read. Reading them also clears the pending socket error.
   std::size_t receive_errors(const std::function<void(const core::SocketAddress& destination, int error)>& on_error);
 
- // GSO on send (false: never tried, refused by the kernel, or disable_gso()).
+  // GSO on send (false: never tried, or refused by the kernel).
   bool gso_enabled() const { return gso_; }
   bool gro_enabled() const { return gro_; }
-  // Sends every datagram on its own from now on. The eBPF fan-out (kernel_fanout.h) judges a
-  // packet by its first TMC header, so a channel that uses it never sends super-packets.
-  void disable_gso() { gso_ = false; }
+  // A class per queued datagram, computed by queue() from its destination and bytes: datagrams
+  // of different classes never share a super-packet (GsoBatcher). A channel with the eBPF
+  // fan-out attached sets transport::fanout_gso_class (kernel_fanout.h): the tc program judges a
+  // super-packet by its first TMC header. Empty (the default): one class. Datagrams already
+  // queued are classed anew. Call it under the lock that guards queue()/flush().
+  using GsoClass = std::function<std::uint8_t(const core::SocketAddress& to, std::span<const std::byte> packet)>;
+  void set_gso_class(GsoClass gso_class);
   const OffloadCounters& offload_counters() const { return counters_; }
 
  private:
@@ -94,7 +98,9 @@ class UdpSocket {
   std::vector<std::byte> out_buffer_;
   std::vector<std::size_t> out_offsets_, out_lengths_;
   std::vector<core::SocketAddress> out_destinations_;
+  std::vector<std::uint8_t> out_classes_;  // gso_class_ of each queued datagram (unused without one)
   std::size_t out_count_ = 0;
+  GsoClass gso_class_;
 };
 
 }  // namespace tmc::transport
