@@ -121,6 +121,29 @@ TEST(UdpSocket, InterleavedDestinationsAreRunsPerDestinationInOrder) {
   EXPECT_EQ(receive(second, to_second.size()), to_second);
 }
 
+// A GSO class (set_gso_class, the eBPF fan-out's rule) splits runs: 4 of class 1, 3 of class
+// 0, 5 of class 1 to one receiver leave as 2 super-packets and one of 3, in queue order;
+// datagrams queued before the class was set are classed too.
+TEST(UdpSocket, GsoClassChangesSplitSuperPacketsAndKeepOrder) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> datagrams;
+  for (std::size_t i = 0; i < 12; ++i) {
+    datagrams.push_back(tagged(i, 300));
+    datagrams.back()[0] = std::byte(i >= 4 && i < 7 ? 0 : 1);  // the class, as the classifier reads it
+  }
+  for (std::size_t i = 0; i < 2; ++i) sender.queue(receiver.local_address(), datagrams[i]);
+  sender.set_gso_class([](const core::SocketAddress&, std::span<const std::byte> packet) {
+    return std::to_integer<std::uint8_t>(packet[0]);
+  });
+  for (std::size_t i = 2; i < datagrams.size(); ++i) sender.queue(receiver.local_address(), datagrams[i]);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 3u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 12u);
+  EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
+}
+
 // Property over real loopback sockets: random queues (sizes, three destinations, up to a full
 // batch) leave in one flush each, GSO where the plan says so, and every receiver gets exactly
 // its datagrams, byte for byte, in the order they were queued.
