@@ -193,6 +193,9 @@ struct Channel::Impl : core::ChannelCore::Output {
       }
     }
     if (attempt.fanout) {
+      // The tc program judges (and clones) a packet by its first TMC header: it must never
+      // see a GSO super-packet, which may hold packets it would treat differently.
+      socket->disable_gso();
       kernel_fanout = std::move(attempt.fanout);
       kernel_fanout_final = true;
       core->set_kernel_fanout(true, "tc egress program on " + kernel_fanout->interface_name());
@@ -469,7 +472,18 @@ void Channel::set_application_queue_bytes(std::uint64_t bytes) {
 
 Stats Channel::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->core->stats();
+  Stats stats = impl_->core->stats();
+  auto add = [&stats](const transport::UdpSocket& socket) {
+    const auto& counters = socket.offload_counters();
+    stats.gso_sends += counters.gso_sends;
+    stats.gso_segments += counters.gso_segments;
+    stats.gro_receives += counters.gro_receives;
+    stats.gro_segments += counters.gro_segments;
+  };
+  add(*impl_->socket);
+  if (impl_->group_socket) add(*impl_->group_socket);
+  for (const auto& joined : impl_->joined_groups) add(*joined);
+  return stats;
 }
 
 std::string Channel::plan() const {
