@@ -2,7 +2,8 @@
 # Issue 3's netns benchmarks and the Figure 2 TCP-mode arms, each against kernel TCP measured in
 # the same harness run (loss: the eBPF injector on every host's ingress; needs root + BPF).
 #   netns_benchmark.sh BUILD_DIR [SECONDS] [PARTS]
-# PARTS: comma-separated subset of stream,pingpong,kv (default: all three).
+# PARTS: comma-separated subset of stream,pingpong,kv (default: all three). REPETITIONS=N runs
+# each arm N times and reports the medians (default 1).
 # 1. reliable stream: iperf3 under the shim (policies/iperf3.yaml) vs kernel TCP, 0% and 1% loss
 #    (goal >= 0.5x at 0%, >= 2x at 1%);
 # 2. sockperf TCP ping-pong (policies/sockperf.yaml) vs kernel TCP: p50/p99 at 0% and 1% loss
@@ -24,7 +25,7 @@ run() {  # run NAME EXPERIMENT [ab options...]
   local name=$1 experiment=$2
   shift 2
   local folder="$build/harness/results/netns-bench-$name-$(date +%Y%m%d-%H%M%S)"
-  if ! "$repo/harness/ab" "$experiment" --build "$build" --duration "$seconds" --repetitions 1 --out "$folder" \
+  if ! "$repo/harness/ab" "$experiment" --build "$build" --duration "$seconds" --repetitions "${REPETITIONS:-1}" --out "$folder" \
       --quiet "$@" >"$out/$name.log" 2>&1; then
     echo "$name: harness failed: $(tail -3 "$out/$name.log")"
     return 1
