@@ -140,10 +140,18 @@ struct Channel::Impl : core::ChannelCore::Output {
     ::timerfd_settime(timer.get(), 0, &spec, nullptr);
   }
 
-  // Feeds what is waiting on `from` to the core, at most `batches` receive batches (so timers
-  // and other channels get their turn). Under `mutex`. Returns the datagrams of the last batch.
-  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16) {
+  // At most this many packets are fed per drain / receive wake-up, so timers and other channels
+  // get their turn: 16 batches of single datagrams (with UDP GRO one batch may hold thousands).
+  static constexpr std::size_t kReceiveBudget = 16 * transport::UdpSocket::kBatch;
+
+  // Feeds what is waiting on `from` to the core, at most `batches` receive batches and about
+  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`. Returns the
+  // datagrams of the last batch (kBatch: more may be waiting).
+  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr) {
+    std::size_t fed = 0;
+    if (!packets) packets = &fed;
     auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
+      ++*packets;
       if (faults) {
         faults->process(datagram, source.storage, [&](std::span<const std::byte> packet, const sockaddr_storage& s) {
           core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), source.length), now);
@@ -153,7 +161,7 @@ struct Channel::Impl : core::ChannelCore::Output {
       }
     };
     std::size_t received = 0;
-    for (int batch = 0; batch < batches; ++batch)
+    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch)
       if ((received = from.receive_batch(feed)) < transport::UdpSocket::kBatch) break;
     return received;
   }
@@ -223,12 +231,14 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
 
   // One receive batch at a time, each delivered before the next is read, so payload memory is
-  // reused instead of piling up; at most 16 batches per wake-up.
+  // reused instead of piling up; at most 16 batches or kReceiveBudget packets per wake-up (the
+  // socket stays readable, so epoll reports it again on the next loop turn).
   void receive_from(transport::UdpSocket& from) {
-    for (int batch = 0; batch < 16; ++batch) {
+    std::size_t packets = 0;
+    for (int batch = 0; batch < 16 && packets < kReceiveBudget; ++batch) {
       std::unique_lock lock(mutex);
       const TimePoint now = Clock::now();
-      const std::size_t received = drain(from, now, 1);
+      const std::size_t received = drain(from, now, 1, &packets);
       core->end_of_batch(now);
       after_core();
       dispatch(lock);

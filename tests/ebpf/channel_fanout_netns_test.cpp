@@ -32,6 +32,7 @@ tmc::Manifest group_manifest(const std::string& channel) {
 
 struct GroupRun {
   std::uint64_t packets_sent = 0;  // datagrams a handed to its socket for the data
+  std::uint64_t gso_sends = 0;     // UDP GSO super-packets among them
   std::string plan;
   bool delivered_everywhere = false;
 };
@@ -55,6 +56,7 @@ GroupRun send_to_group(Testbed& bed, bool ebpf_permitted) {
   for (auto& completion : completions) all_acked &= completion.wait_for(10s) == tmc::SendStatus::delivered;
   const tmc::Stats stats = channels[0]->stats();
   run.packets_sent = stats.packets_sent - before - stats.retransmissions;
+  run.gso_sends = stats.gso_sends;
   int received[2] = {0, 0};
   for (int r = 0; r < 2; ++r)
     while (channels[r + 1]->recv(200ms)) ++received[r];
@@ -76,6 +78,8 @@ TEST(ChannelFanoutNetnsTest, EbpfCapabilitySendsOnePacketPerGroupSend) {
   EXPECT_NE(ebpf.plan.find("cloned per member by the eBPF fan-out"), std::string::npos) << ebpf.plan;
   EXPECT_TRUE(ebpf.delivered_everywhere);
   EXPECT_EQ(ebpf.packets_sent, std::uint64_t(kMessages)) << "one datagram per group send; the kernel makes the copies";
+  // The tc program judges a packet by its first TMC header: it never gets a GSO super-packet.
+  EXPECT_EQ(ebpf.gso_sends, 0u);
 
   const GroupRun user = send_to_group(bed, false);
   EXPECT_NE(user.plan.find("multicast: user-space-fanout"), std::string::npos) << user.plan;

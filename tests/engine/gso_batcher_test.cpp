@@ -159,6 +159,12 @@ TEST(GsoBatcher, RespectsTheByteLimit) {
   const Planned large = plan({kA, kA, kA}, {40000, 40000, 40000});
   EXPECT_EQ(large.units.size(), 3u);
   for (auto size : large.segment_sizes) EXPECT_EQ(size, 0u);
+  // Loopback-MTU fragments fill a super-packet alone.
+  const Planned full = plan({kA, kA}, {65507, 65507});
+  EXPECT_EQ(full.units.size(), 2u);
+  const Planned almost = plan({kA, kA}, {65506, 1});
+  ASSERT_EQ(almost.units.size(), 1u);
+  EXPECT_EQ(almost.segment_sizes[0], 65506u);
 }
 
 TEST(GsoBatcher, SegmentsAboveTheLearnedMaximumGoAlone) {

@@ -14,7 +14,9 @@ void GsoBatcher::plan(std::span<const core::SocketAddress> destinations, std::sp
     Unit unit{static_cast<std::uint32_t>(order_.size()), 1, 0};
     order_.push_back(static_cast<std::uint32_t>(i));
     const std::size_t size = lengths[i];
-    if (enabled && size > 0 && size <= limits.max_segment_size && limits.max_segments >= 2) {
+    // (A datagram of max_bytes — loopback-MTU fragments — can share with nothing: no scan.)
+    if (enabled && size > 0 && size <= limits.max_segment_size && limits.max_segments >= 2 &&
+        size < limits.max_bytes) {
       std::size_t bytes = size;
       // Later datagrams to the same destination, in queue order; the first one that cannot
       // join ends the run (skipping it would reorder that destination's datagrams).

@@ -133,8 +133,10 @@ std::size_t UdpSocket::flush() {
   if (out_count_ == 0) return 0;
   batcher_.plan(std::span(out_destinations_.data(), out_count_), std::span(out_lengths_.data(), out_count_),
                 gso_limits_, gso_);
-  // Units still to send; a refused GSO unit is replaced by its datagrams one by one.
-  std::vector<GsoBatcher::Unit> units = batcher_.units();
+  // Units still to send; a refused GSO unit is replaced by its datagrams one by one. (A
+  // member: its capacity is reused, no allocation per flush.)
+  std::vector<GsoBatcher::Unit>& units = units_;
+  units.assign(batcher_.units().begin(), batcher_.units().end());
   const std::vector<std::uint32_t>& order = batcher_.order();
   std::size_t failed = 0;
   std::size_t done = 0;

@@ -85,6 +85,7 @@ class UdpSocket {
   int family_;
   bool gso_ = false, gro_ = false;
   GsoBatcher batcher_;
+  std::vector<GsoBatcher::Unit> units_;  // flush()'s working copy of the plan
   GsoBatcher::Limits gso_limits_;
   int gso_refusals_ = 0;  // EINVAL/EMSGSIZE refusals so far (each lowers max_segment_size)
   OffloadCounters counters_;
