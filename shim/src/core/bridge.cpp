@@ -426,7 +426,40 @@ void Bridge::run() {
       }
     }
     release_held();
+    if (exit_requested_.load()) exit_step();
   }
+}
+
+// Process exit (see close_all_at_exit). Runs on the bridge thread every loop turn until done.
+void Bridge::exit_step() {
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, connection] : connections_) all.push_back(connection);
+  }
+  bool done = true;
+  for (auto& connection : all) {
+    if (connection->state() != Connection::State::established) continue;
+    if (!connection->local_closed_) on_readable(connection, true);
+    if (connection->state() != Connection::State::established) continue;
+    // Finished once every CLOSE repeat went out and the engine decided every byte (acked, on
+    // reliable channels: nothing retransmits them after the process is gone).
+    if (connection->close_repeats_ < kCloseRepeats || connection->outstanding_bytes_.load() > 0) done = false;
+  }
+  if (done) {
+    std::lock_guard lock(exit_mutex_);
+    exit_done_ = true;
+    exit_cv_.notify_all();
+  }
+}
+
+void Bridge::close_all_at_exit(std::chrono::milliseconds budget) {
+  if (abandoned_ || !thread_.joinable() || engine_thread) return;
+  if (connection_count() == 0) return;
+  exit_requested_ = true;
+  wake();
+  std::unique_lock lock(exit_mutex_);
+  exit_cv_.wait_for(lock, budget, [this] { return exit_done_; });
 }
 
 // ---- ordering across the connections of one group ----
@@ -763,9 +796,9 @@ void Bridge::update_interest(const std::shared_ptr<Connection>& connection) {
   connection->interest_ = interest;
 }
 
-void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
+void Bridge::on_readable(const std::shared_ptr<Connection>& connection, bool at_exit) {
   if (connection->state() != Connection::State::established) return;
-  if (!connection->local_closed_ && !ordering_clear(connection)) {
+  if (!at_exit && !connection->local_closed_ && !ordering_clear(connection)) {
     update_interest(connection);  // EPOLLIN off while held
     return;
   }
@@ -775,13 +808,23 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
   {
     std::lock_guard send_lock(connection->send_mutex_);
     connection->bridge_reading_.store(true);
-    for (int round = 0; round < 16 && !connection->local_closed_; ++round) {
-      if (connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) break;
+    // At exit everything the application wrote is read (its socketpair is bounded), whatever
+    // the window: the engine queues it; an empty socketpair then counts as end of stream.
+    const int rounds = at_exit ? 4096 : 16;
+    for (int round = 0; round < rounds && !connection->local_closed_; ++round) {
+      if (!at_exit &&
+          connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
+        break;
+      }
       ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, kReadSize);
       if (count < 0) {
-        if (errno == EAGAIN || errno == EINTR) break;
-        failed = true;
-        break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) {
+          failed = true;
+          break;
+        }
+        if (!at_exit) break;
+        count = 0;
       }
       std::size_t offset = 0;
       if (connection->filler_remaining_ > 0) {
@@ -789,7 +832,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
         connection->filler_remaining_ -= offset;
       }
       if (count == 0) {
-        // The application shut its write side (or closed every copy of its fd).
+        // The application shut its write side (or closed every copy of its fd, or exits).
         send_messages(connection, true);
         connection->local_closed_ = true;
         at_eof = true;

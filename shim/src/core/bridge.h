@@ -221,6 +221,13 @@ class Bridge {
 
   // After fork, in the child: the bridge thread does not exist there. Leaks this object's
   // state on purpose (its fds are closed by the caller); a new Bridge serves the child.
+  // At process exit (the library's destructor): every established connection ends as the
+  // kernel would end a TCP connection of an exiting process — the bytes its application wrote
+  // are sent, then CLOSE — and the caller waits until the engine decided them and the CLOSE
+  // repeats went out, at most `budget`. Without this the peer would never read EOF (the
+  // bridge dies with the process). Not after _exit() or a crash.
+  void close_all_at_exit(std::chrono::milliseconds budget);
+
   void abandon_after_fork();
   void wake();  // the bridge thread re-examines its connections
   void mark_dirty(std::uint64_t connection_id);  // ... and this one in particular
@@ -232,7 +239,8 @@ class Bridge {
   void accept_open(const std::shared_ptr<Listener>& listener, std::uint32_t token, const InetEndpoint& client);
   void established(const std::shared_ptr<Connection>& connection, std::uint16_t data_port);
   void fail(const std::shared_ptr<Connection>& connection, int error);
-  void on_readable(const std::shared_ptr<Connection>& connection);
+  void on_readable(const std::shared_ptr<Connection>& connection, bool at_exit = false);
+  void exit_step();
   void flush_out(const std::shared_ptr<Connection>& connection);
   void deliver(const std::shared_ptr<Connection>& connection, std::vector<std::byte>&& payload,
                const sockaddr_storage& source);
@@ -256,6 +264,10 @@ class Bridge {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> exit_requested_{false};
+  std::mutex exit_mutex_;
+  std::condition_variable exit_cv_;
+  bool exit_done_ = false;  // under exit_mutex_
   bool abandoned_ = false;
   std::thread thread_;
 

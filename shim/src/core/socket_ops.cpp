@@ -13,6 +13,7 @@
 #include <atomic>
 #include <climits>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -177,6 +178,24 @@ std::shared_ptr<ChannelFactory> process_factory() {
   return *factory;
 }
 
+// How long an exiting process may wait for its connections' last bytes and CLOSE (the
+// kernel would keep delivering a TCP connection's bytes after exit; here they must be out
+// before the process and its bridge are gone). Usually a round trip or two.
+constexpr std::chrono::milliseconds kExitLinger{1000};
+
+// atexit: the connections of this process's bridge end as an exiting TCP process's do.
+void close_connections_at_exit() {
+  ErrnoSaver saved;
+  Bridge* instance = nullptr;
+  {
+    std::lock_guard lock(bridge_mutex());
+    if (bridge_instance && bridge_pid == ::getpid()) instance = bridge_instance;
+  }
+  if (!instance) return;  // none, or the parent's (a forked child does not end them)
+  ShimScope scope;
+  instance->close_all_at_exit(kExitLinger);
+}
+
 Bridge* bridge() {
   std::lock_guard lock(bridge_mutex());
   if (!bridge_instance || bridge_pid != ::getpid()) {
@@ -185,6 +204,14 @@ Bridge* bridge() {
     ShimScope scope;
     bridge_instance = new Bridge(process_factory(), configuration.bridge_options);
     bridge_pid = ::getpid();
+    // Registered once (a forked child inherits the registration): it runs before the
+    // destructors of anything created after the first bridge, and the bridge and its engine
+    // are never destroyed.
+    static bool exit_handler_registered = false;
+    if (!exit_handler_registered) {
+      exit_handler_registered = true;
+      std::atexit(close_connections_at_exit);
+    }
   }
   return bridge_instance;
 }
