@@ -16,6 +16,10 @@
 //   tcp         kernel TCP, 4-byte length prefix; TCP_NODELAY for ping-pong.
 //   tmc-unreliable   Channel, reliability none, ordering none.
 //   tmc-reliable     Channel, reliability all, ordering fifo.
+//   tmc-unreliable-nogso, tmc-reliable-nogso   the same with TMC_UDP_GSO=0: no UDP GSO on send,
+//               no UDP GRO on receive (every packet its own datagram, as before the offloads),
+//               for an A/B in the same run. Column gso%: sender packets that left inside a GSO
+//               super-packet; gro%: receiver packets that arrived inside a GRO datagram.
 // The two TMC channels each get their own Runtime (own thread), as two processes would have.
 // The receiving channel counts in its on_message handler (runtime thread); the ping-pong client
 // uses Channel::send + Channel::recv on an application thread, the echo side answers from its
@@ -62,7 +66,8 @@ struct Options {
   std::size_t max_round_trips = 200000;
   std::uint64_t window = 256;    // messages in flight
   std::vector<std::size_t> sizes{64, 16384};
-  std::vector<std::string> transports{"udp", "tcp", "tmc-unreliable", "tmc-reliable"};
+  std::vector<std::string> transports{"udp", "tcp", "tmc-unreliable", "tmc-unreliable-nogso", "tmc-reliable",
+                                      "tmc-reliable-nogso"};
   std::optional<std::uint32_t> mtu;  // TMC path MTU; unset = engine default
   std::optional<double> min_rto_us;  // TMC reliability.min_rto (and initial_rto); unset = default
   bool json = false;
@@ -78,6 +83,7 @@ struct Result {
   std::size_t round_trips = 0, round_trips_lost = 0;
   std::uint64_t retransmissions = 0;
   double cpu_us_per_message = 0;  // process CPU (user + system, all threads) per delivered message
+  double gso_fraction = 0, gro_fraction = 0;  // TMC: packets sent in GSO / received in GRO datagrams
 };
 
 double process_cpu_seconds() {
@@ -405,7 +411,9 @@ struct TmcPair {
   std::shared_ptr<tmc::Runtime> runtime_a = std::make_shared<tmc::Runtime>();
   std::shared_ptr<tmc::Runtime> runtime_b = std::make_shared<tmc::Runtime>();
   std::unique_ptr<tmc::Channel> a, b;
-  TmcPair(const tmc::Manifest& manifest) {
+  // offloads false: the sockets open with TMC_UDP_GSO=0 (no UDP GSO/GRO).
+  TmcPair(const tmc::Manifest& manifest, bool offloads = true) {
+    if (!offloads) ::setenv("TMC_UDP_GSO", "0", 1);
     tmc::ChannelOptions options_a, options_b;
     options_a.self = "a";
     options_b.self = "b";
@@ -414,6 +422,7 @@ struct TmcPair {
     options_b.runtime = runtime_b;
     a = std::make_unique<tmc::Channel>(manifest, options_a);
     b = std::make_unique<tmc::Channel>(manifest, options_b);
+    if (!offloads) ::unsetenv("TMC_UDP_GSO");
     a->add_member({"b", "127.0.0.1:" + std::to_string(b->local_port())});
     b->add_member({"a", "127.0.0.1:" + std::to_string(a->local_port())});
   }
@@ -425,28 +434,33 @@ struct TmcPair {
   }
 };
 
-void tmc_throughput(const Options& options, std::size_t size, bool reliable, Result& result) {
+void tmc_throughput(const Options& options, std::size_t size, bool reliable, bool offloads, Result& result) {
   Flow flow;  // outlives the channels: their handlers count into it
-  TmcPair pair(manifest_for(options, reliable));
+  TmcPair pair(manifest_for(options, reliable), offloads);
   pair.b->on_message([&](tmc::Message) { flow.delivered.fetch_add(1, std::memory_order_release); });
   std::vector<std::byte> payload(size, std::byte{'m'});
   drive(options, flow, result, [&] { pair.a->send(std::span<const std::byte>(payload)); });
   const tmc::Stats sender = pair.a->stats(), receiver = pair.b->stats();
   result.retransmissions = sender.retransmissions;
+  if (sender.packets_sent) result.gso_fraction = double(sender.gso_segments) / double(sender.packets_sent);
+  if (receiver.packets_received) result.gro_fraction = double(receiver.gro_segments) / double(receiver.packets_received);
   if (std::getenv("TMC_BENCH_VERBOSE"))
     std::fprintf(stderr,
                  "  sender: messages %llu packets %llu retransmissions %llu acks received %llu srtt %.1f us\n"
-                 "  receiver: packets %llu delivered %llu duplicates %llu stale %llu malformed %llu acks sent %llu\n",
+                 "  receiver: packets %llu delivered %llu duplicates %llu stale %llu malformed %llu acks sent %llu\n"
+                 "  offloads: sender %llu GSO sends carrying %llu packets; receiver %llu GRO datagrams carrying %llu\n",
                  (unsigned long long)sender.messages_sent, (unsigned long long)sender.packets_sent,
                  (unsigned long long)sender.retransmissions, (unsigned long long)sender.acks_received,
                  std::chrono::duration<double, std::micro>(sender.smoothed_rtt).count(),
                  (unsigned long long)receiver.packets_received, (unsigned long long)receiver.messages_delivered,
                  (unsigned long long)receiver.duplicates_dropped, (unsigned long long)receiver.stale_dropped,
-                 (unsigned long long)receiver.malformed_dropped, (unsigned long long)receiver.acks_sent);
+                 (unsigned long long)receiver.malformed_dropped, (unsigned long long)receiver.acks_sent,
+                 (unsigned long long)sender.gso_sends, (unsigned long long)sender.gso_segments,
+                 (unsigned long long)receiver.gro_receives, (unsigned long long)receiver.gro_segments);
 }
 
-void tmc_latency(const Options& options, std::size_t size, bool reliable, Result& result) {
-  TmcPair pair(manifest_for(options, reliable));
+void tmc_latency(const Options& options, std::size_t size, bool reliable, bool offloads, Result& result) {
+  TmcPair pair(manifest_for(options, reliable), offloads);
   tmc::Channel& echo = *pair.b;
   echo.on_message([&echo](tmc::Message message) { echo.send(std::span<const std::byte>(message.payload)); });
   std::vector<std::byte> payload(std::max<std::size_t>(size, 8), std::byte{'l'});
@@ -486,10 +500,12 @@ Result run(const Options& options, const std::string& transport, std::size_t siz
   } else if (transport == "tcp") {
     tcp_throughput(options, size, result);
     tcp_latency(options, size, result);
-  } else if (transport == "tmc-unreliable" || transport == "tmc-reliable") {
-    const bool reliable = transport == "tmc-reliable";
-    tmc_throughput(options, size, reliable, result);
-    tmc_latency(options, size, reliable, result);
+  } else if (transport == "tmc-unreliable" || transport == "tmc-reliable" || transport == "tmc-unreliable-nogso" ||
+             transport == "tmc-reliable-nogso") {
+    const bool reliable = transport.rfind("tmc-reliable", 0) == 0;
+    const bool offloads = transport.find("-nogso") == std::string::npos;
+    tmc_throughput(options, size, reliable, offloads, result);
+    tmc_latency(options, size, reliable, offloads, result);
   } else {
     std::fprintf(stderr, "tmc-bench: unknown transport '%s'\n", transport.c_str());
     std::exit(2);
@@ -509,25 +525,26 @@ struct Goal {
   double ratio;
 };
 std::optional<Goal> goal_for(const std::string& transport) {
-  if (transport == "tmc-unreliable") return Goal{"udp", 0.8};
-  if (transport == "tmc-reliable") return Goal{"tcp", 0.5};
+  if (transport.rfind("tmc-unreliable", 0) == 0) return Goal{"udp", 0.8};
+  if (transport.rfind("tmc-reliable", 0) == 0) return Goal{"tcp", 0.5};
   return std::nullopt;
 }
 
 double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 void print_table(const std::vector<Result>& results) {
-  std::printf("%-15s %6s %10s %8s %9s %8s %8s %9s %6s %6s %8s %8s\n", "transport", "size", "msgs/s", "MB/s",
-              "delivered", "p50 us", "p99 us", "p99.9 us", "xTCP", "xUDP", "cpu us/m", "retrans");
+  std::printf("%-20s %6s %10s %8s %9s %8s %8s %9s %6s %6s %8s %8s %5s %5s\n", "transport", "size", "msgs/s", "MB/s",
+              "delivered", "p50 us", "p99 us", "p99.9 us", "xTCP", "xUDP", "cpu us/m", "retrans", "gso%", "gro%");
   for (const auto& r : results) {
     const Result* tcp = find(results, "tcp", r.size);
     const Result* udp = find(results, "udp", r.size);
-    std::printf("%-15s %6zu %10.0f %8.1f %8.1f%% %8.1f %8.1f %9.1f %6.2f %6.2f %8.2f %8llu\n", r.transport.c_str(), r.size,
+    std::printf("%-20s %6zu %10.0f %8.1f %8.1f%% %8.1f %8.1f %9.1f %6.2f %6.2f %8.2f %8llu %5.0f %5.0f\n",
+                r.transport.c_str(), r.size,
                 r.messages_per_second, r.messages_per_second * static_cast<double>(r.size) / 1e6,
                 100 * r.delivered_fraction, r.p50_us, r.p99_us, r.p999_us,
                 tcp ? ratio(r.messages_per_second, tcp->messages_per_second) : 0,
                 udp ? ratio(r.messages_per_second, udp->messages_per_second) : 0, r.cpu_us_per_message,
-                static_cast<unsigned long long>(r.retransmissions));
+                static_cast<unsigned long long>(r.retransmissions), 100 * r.gso_fraction, 100 * r.gro_fraction);
   }
   std::printf("\nGoals (message rate, same run):\n");
   for (const auto& r : results) {
@@ -536,7 +553,7 @@ void print_table(const std::vector<Result>& results) {
     const Result* base = find(results, goal->baseline, r.size);
     if (!base) continue;
     const double achieved = ratio(r.messages_per_second, base->messages_per_second);
-    std::printf("  %-15s %6zu B: %.2fx %s (goal >= %.1fx) %s; p50 latency %.2fx %s\n", r.transport.c_str(), r.size,
+    std::printf("  %-20s %6zu B: %.2fx %s (goal >= %.1fx) %s; p50 latency %.2fx %s\n", r.transport.c_str(), r.size,
                 achieved, goal->baseline, goal->ratio, achieved >= goal->ratio ? "met" : "NOT met",
                 ratio(r.p50_us, base->p50_us), goal->baseline);
   }
@@ -552,12 +569,13 @@ void print_json(const std::vector<Result>& results) {
         "%s\n  {\"transport\": \"%s\", \"size\": %zu, \"messages_per_second\": %.1f, \"megabytes_per_second\": %.3f, "
         "\"sent\": %llu, \"delivered\": %llu, \"delivered_fraction\": %.6f, \"p50_us\": %.2f, \"p99_us\": %.2f, "
         "\"p999_us\": %.2f, \"round_trips\": %zu, \"round_trips_lost\": %zu, \"retransmissions\": %llu, "
-        "\"cpu_us_per_message\": %.3f, \"ratio_tcp\": %.4f, \"ratio_udp\": %.4f}",
+        "\"cpu_us_per_message\": %.3f, \"gso_fraction\": %.4f, \"gro_fraction\": %.4f, \"ratio_tcp\": %.4f, "
+        "\"ratio_udp\": %.4f}",
         i ? "," : "", r.transport.c_str(), r.size, r.messages_per_second,
         r.messages_per_second * static_cast<double>(r.size) / 1e6, static_cast<unsigned long long>(r.sent),
         static_cast<unsigned long long>(r.delivered), r.delivered_fraction, r.p50_us, r.p99_us, r.p999_us,
         r.round_trips, r.round_trips_lost, static_cast<unsigned long long>(r.retransmissions), r.cpu_us_per_message,
-        tcp ? ratio(r.messages_per_second, tcp->messages_per_second) : 0,
+        r.gso_fraction, r.gro_fraction, tcp ? ratio(r.messages_per_second, tcp->messages_per_second) : 0,
         udp ? ratio(r.messages_per_second, udp->messages_per_second) : 0);
   }
   std::printf("\n]}\n");
@@ -579,7 +597,8 @@ std::vector<std::string> split(const std::string& text) {
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "usage: tmc-bench [--json] [--seconds S] [--latency-seconds S] [--window N]\n"
-               "                 [--sizes 64,16384] [--transports udp,tcp,tmc-unreliable,tmc-reliable]\n"
+               "                 [--sizes 64,16384] [--transports udp,tcp,tmc-unreliable,tmc-unreliable-nogso,\n"
+               "                                     tmc-reliable,tmc-reliable-nogso]\n"
                "                 [--mtu BYTES] [--min-rto-us US] [--max-round-trips N]\n"
                "Loopback message rate and ping-pong latency of TMC next to kernel UDP and TCP.\n");
   std::exit(code);

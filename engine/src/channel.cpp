@@ -141,10 +141,18 @@ struct Channel::Impl : core::ChannelCore::Output {
     ::timerfd_settime(timer.get(), 0, &spec, nullptr);
   }
 
-  // Feeds what is waiting on `from` to the core, at most `batches` receive batches (so timers
-  // and other channels get their turn). Under `mutex`. Returns the datagrams of the last batch.
-  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16) {
+  // At most this many packets are fed per drain / receive wake-up, so timers and other channels
+  // get their turn: 16 batches of single datagrams (with UDP GRO one batch may hold thousands).
+  static constexpr std::size_t kReceiveBudget = 16 * transport::UdpSocket::kBatch;
+
+  // Feeds what is waiting on `from` to the core, at most `batches` receive batches and about
+  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`. Returns the
+  // datagrams of the last batch (kBatch: more may be waiting).
+  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr) {
+    std::size_t fed = 0;
+    if (!packets) packets = &fed;
     auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
+      ++*packets;
       if (faults) {
         faults->process(datagram, source.storage, [&](std::span<const std::byte> packet, const sockaddr_storage& s) {
           core->on_datagram(packet, SocketAddress::from(reinterpret_cast<const sockaddr*>(&s), source.length), now);
@@ -154,7 +162,7 @@ struct Channel::Impl : core::ChannelCore::Output {
       }
     };
     std::size_t received = 0;
-    for (int batch = 0; batch < batches; ++batch)
+    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch)
       if ((received = from.receive_batch(feed)) < transport::UdpSocket::kBatch) break;
     return received;
   }
@@ -194,6 +202,12 @@ struct Channel::Impl : core::ChannelCore::Output {
       }
     }
     if (attempt.fanout) {
+      // The tc program judges (and clones) a GSO super-packet by its first TMC header: only
+      // datagrams it treats alike share one (tmc/fanout_rule.h).
+      socket->set_gso_class([channel_id = core->channel_id(), first = members[0]](
+                                const SocketAddress& to, std::span<const std::byte> packet) {
+        return transport::fanout_gso_class(channel_id, first, to, packet);
+      });
       kernel_fanout = std::move(attempt.fanout);
       kernel_fanout_final = true;
       core->set_kernel_fanout(true, "tc egress program on " + kernel_fanout->interface_name());
@@ -221,13 +235,15 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
 
   // One receive batch at a time, each delivered before the next is read, so payload memory is
-  // reused instead of piling up; at most 16 batches per wake-up.
+  // reused instead of piling up; at most 16 batches or kReceiveBudget packets per wake-up (the
+  // socket stays readable, so epoll reports it again on the next loop turn).
   void receive_from(transport::UdpSocket& from) {
-    for (int batch = 0; batch < 16; ++batch) {
+    std::size_t packets = 0;
+    for (int batch = 0; batch < 16 && packets < kReceiveBudget; ++batch) {
       std::unique_lock lock(mutex, std::defer_lock);
       transport::spin_then_lock(lock);  // an application thread may be finishing a send
       const TimePoint now = Clock::now();
-      const std::size_t received = drain(from, now, 1);
+      const std::size_t received = drain(from, now, 1, &packets);
       core->end_of_batch(now);
       if (to_deliver.empty()) {
         after_core();
@@ -483,7 +499,18 @@ void Channel::set_application_queue_bytes(std::uint64_t bytes) {
 
 Stats Channel::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->core->stats();
+  Stats stats = impl_->core->stats();
+  auto add = [&stats](const transport::UdpSocket& socket) {
+    const auto& counters = socket.offload_counters();
+    stats.gso_sends += counters.gso_sends;
+    stats.gso_segments += counters.gso_segments;
+    stats.gro_receives += counters.gro_receives;
+    stats.gro_segments += counters.gro_segments;
+  };
+  add(*impl_->socket);
+  if (impl_->group_socket) add(*impl_->group_socket);
+  for (const auto& joined : impl_->joined_groups) add(*joined);
+  return stats;
 }
 
 std::string Channel::plan() const {

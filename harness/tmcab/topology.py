@@ -192,7 +192,9 @@ class Topology:
         self.on_teardown.clear()
         self.stop_all()
         for ns in reversed(self.created):
-            _kill_netns_pids(ns)
+            left = _kill_netns_pids(ns)
+            if left:
+                problems.append(f"processes {left} still running in netns {ns}")
             if _run(["ip", "netns", "del", ns], check=False).returncode != 0 and ns in list_netns():
                 problems.append(f"could not delete netns {ns}")
         self.created.clear()
@@ -214,17 +216,21 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _kill_netns_pids(ns: str) -> None:
-    for _ in range(3):
+def _kill_netns_pids(ns: str, timeout: float = 5.0) -> list[int]:
+    """SIGKILLs every process in `ns` and waits until they are gone (SIGKILL is asynchronous:
+    on a loaded machine a killed process can take a while to exit). Returns the pids still
+    there after `timeout` s (empty = clean)."""
+    deadline = time.monotonic() + timeout
+    while True:
         pids = [int(p) for p in _run(["ip", "netns", "pids", ns], check=False).stdout.split() if p.isdigit()]
-        if not pids:
-            return
+        if not pids or time.monotonic() >= deadline:
+            return pids
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def cleanup_stale() -> list[str]:

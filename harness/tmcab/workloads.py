@@ -196,7 +196,12 @@ def _last_json(output: str) -> dict[str, Any]:
 
 
 # ---- iperf3 ---------------------------------------------------------------------------------
-IPERF3_METRICS = [Metric("gbit_per_s", "throughput", "Gbit/s", True), Metric("retransmits", "TCP retransmits", "", False)]
+# cpu_us_per_kib: CPU time of both iperf3 processes (iperf3's own -J cpu_utilization_percent:
+# user + system of the whole process, shim threads included, per wall second) per KiB received.
+# Kernel work the stack does in a process's context (softirq on veth) counts there; ksoftirqd's
+# does not, for either arm.
+IPERF3_METRICS = [Metric("gbit_per_s", "throughput", "Gbit/s", True), Metric("retransmits", "TCP retransmits", "", False),
+                  Metric("cpu_us_per_kib", "CPU per KiB, both ends", "us", False)]
 
 
 def run_iperf3(ctx: RunContext) -> dict[str, float]:
@@ -229,7 +234,11 @@ def run_iperf3(ctx: RunContext) -> dict[str, float]:
         else:
             bps = end["sum_received"]["bits_per_second"]
             retrans = end["sum_sent"].get("retransmits", 0)
-        return {"gbit_per_s": bps / 1e9, "retransmits": float(retrans)}
+        cpu = end.get("cpu_utilization_percent", {})
+        cores = (cpu.get("host_total", 0) + cpu.get("remote_total", 0)) / 100
+        kib_per_s = bps / 8 / 1024
+        return {"gbit_per_s": bps / 1e9, "retransmits": float(retrans),
+                "cpu_us_per_kib": cores * 1e6 / kib_per_s if kib_per_s else 0.0}
     finally:
         topo.stop(server)
 

@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <random>
+
 #include "bpf_test_support.h"
+#include "transport/kernel_fanout.h"
 
 namespace tmc::bpf::test {
 namespace {
@@ -187,6 +190,44 @@ TEST_F(FanoutTest, UnicastTrafficIsNotFannedOut) {
   EXPECT_EQ(loader_->counters(kChannel).fanned_out, 0u);
 }
 
+// The engine's GSO class (transport::fanout_gso_class) is the program's decision, packet by
+// packet: the engine batches into one UDP GSO super-packet only datagrams of one class, and the
+// program judges a super-packet by its first header — so a class-1 datagram must be exactly
+// one the program fans out. Every combination of type, flag, stream, destination and channel.
+TEST_F(FanoutTest, EngineGsoClassIsTheProgramsDecision) {
+  auto engine_address = [](const Endpoint& endpoint) {
+    return *core::SocketAddress::parse(endpoint.ipv4 + ":" + std::to_string(endpoint.port));
+  };
+  const core::SocketAddress first_member = engine_address(kMembers[0]);
+  int fanned = 0, passed = 0;
+  for (uint8_t type = 1; type <= TMC_TYPE_MAX; ++type)
+    for (uint16_t flags : {0u, unsigned(TMC_FLAG_RETRANSMIT), unsigned(TMC_FLAG_ACK_REQUESTED | TMC_FLAG_ORDERED),
+                           unsigned(TMC_FLAG_ACK_REQUESTED | TMC_FLAG_RETRANSMIT)})
+      for (uint16_t stream : {0, 1, 9})
+        for (const Endpoint* to : {&kMembers[0], &kMembers[1]})
+          for (uint32_t channel : {kChannel, kChannel + 1}) {
+            TmcHeader header;
+            header.type = type;
+            header.flags = flags;
+            header.stream = stream;
+            header.channel_id = channel;
+            const Bytes payload = tmc_payload(header);
+            const Bytes frame = udp_frame(kSender, *to, payload);
+            const std::string name = "type " + std::to_string(type) + " flags " + std::to_string(flags) + " stream " +
+                                     std::to_string(stream) + " to " + to->ipv4 + " channel " + std::to_string(channel);
+            captured();
+            run_tc(loader_->program_fd(), frame);
+            const bool program_fans_out = !captured().empty();
+            const std::uint8_t engine_class = transport::fanout_gso_class(
+                kChannel, first_member, engine_address(*to),
+                std::span(reinterpret_cast<const std::byte*>(payload.data()), payload.size()));
+            EXPECT_EQ(engine_class, program_fans_out ? 1 : 0) << name;
+            (program_fans_out ? fanned : passed)++;
+          }
+  EXPECT_EQ(fanned, 2 * 2 * 2) << "DATA and SEQUENCE, 2 flag sets without RETRANSMIT, 2 group streams";
+  EXPECT_GT(passed, 0);
+}
+
 TEST_F(FanoutTest, MembershipChangesTakeEffect) {
   TmcHeader header;
   header.channel_id = kChannel;
@@ -210,6 +251,120 @@ TEST_F(FanoutTest, MembershipChangesTakeEffect) {
   EXPECT_EQ(result.output, frame);
 }
 
+// Reference checksums computed from scratch over a frame whose IPv4 header is `ihl` words long
+// (RFC 791 header checksum; RFC 768 UDP checksum with a computed 0 sent as 0xFFFF).
+uint16_t reference_ipv4_check(Bytes frame) {
+  uint8_t* ip = frame.data() + kEthernetLength;
+  const size_t header = (ip[0] & 0x0F) * 4u;
+  put16(ip + 10, 0);
+  return fold(sum16(ip, header));
+}
+uint16_t reference_udp_check(Bytes frame) {
+  uint8_t* ip = frame.data() + kEthernetLength;
+  uint8_t* udp = ip + (ip[0] & 0x0F) * 4u;
+  put16(udp + 6, 0);
+  const uint16_t length = get16(udp + 4);
+  uint32_t sum = sum16(ip + 12, 8) + 17 + length;
+  const uint16_t check = fold(sum16(udp, length, sum));
+  return check == 0 ? 0xFFFF : check;
+}
+
+// The incrementally updated checksums (IPv4 header by the program itself, RFC 1624; UDP by
+// bpf_l4_csum_replace) equal a from-scratch computation for every copy, over seeded random
+// addresses, ports (including 0xFFFF and equal ports), payload lengths (odd ones too), TOS
+// and IP ids, so carries and the 0/0xFFFF cases of one's complement arithmetic are exercised.
+TEST_F(FanoutTest, RewrittenChecksumsMatchAReferenceComputation) {
+  std::mt19937 random(20261201);
+  auto address = [&] {
+    const uint32_t special[] = {0x00000000u, 0xFFFFFFFFu, 0x0A4D0001u, 0xFFFF0000u, 0x0000FFFFu};
+    uint32_t value = random() % 4 == 0 ? special[random() % 5] : static_cast<uint32_t>(random());
+    char text[INET_ADDRSTRLEN];
+    in_addr in{htonl(value)};
+    inet_ntop(AF_INET, &in, text, sizeof text);
+    return std::string(text);
+  };
+  auto port = [&] {
+    const uint16_t special[] = {1, 0xFFFF, 0x8000, 0x00FF};
+    return random() % 4 == 0 ? special[random() % 4] : static_cast<uint16_t>(1 + random() % 65535);
+  };
+  constexpr uint32_t kChannelSweep = 31;
+  int checked = 0;
+  for (int trial = 0; trial < 300; trial++) {
+    Endpoint members[3];
+    for (int i = 0; i < 3; i++) members[i] = {address(), port(), {0x02, 0, 0, 0, uint8_t(trial), uint8_t(i)}};
+    if (trial % 5 == 0) members[2].port = members[1].port;   // no port change for one copy
+    if (trial % 7 == 0) members[1].ipv4 = members[0].ipv4;   // no address change for one copy
+    loader_->set_members(kChannelSweep, {member_of(members[0]), member_of(members[1]), member_of(members[2])});
+    TmcHeader header;
+    header.channel_id = kChannelSweep;
+    header.sequence = random();
+    Bytes body(random() % 200, 0);
+    for (auto& byte : body) byte = static_cast<uint8_t>(random());
+    const Bytes payload = tmc_payload(header, body);
+    const Endpoint sender{address(), port(), {0x02, 0, 0, 0, 0, 0x99}};
+    Bytes frame = udp_frame(sender, members[0], payload, static_cast<uint8_t>(random()));
+    uint8_t* ip = frame.data() + kEthernetLength;
+    put16(ip + 4, static_cast<uint16_t>(random()));  // IP id, then the header checksum again
+    put16(ip + 10, 0);
+    put16(ip + 10, fold(sum16(ip, kIpv4Length)));
+    captured();
+    auto result = run_tc(loader_->program_fd(), frame);
+    ASSERT_EQ(result.retval, kPass) << "trial " << trial;
+    auto copies = captured();
+    ASSERT_EQ(copies.size(), 2u) << "trial " << trial;
+    const Bytes* out[3] = {&copies[0], &copies[1], &result.output};
+    for (int i = 0; i < 3; i++) {
+      const Bytes& copy = *out[i];
+      ASSERT_EQ(copy.size(), frame.size());
+      const uint8_t* copy_ip = copy.data() + kEthernetLength;
+      EXPECT_EQ(get16(copy_ip + 10), reference_ipv4_check(copy)) << "trial " << trial << " member " << i;
+      EXPECT_EQ(get16(copy_ip + kIpv4Length + 6), reference_udp_check(copy)) << "trial " << trial << " member " << i;
+      EXPECT_EQ(get16(copy_ip + kIpv4Length + 2), members[i].port);
+      auto expected = ipv4_bytes(members[i].ipv4);
+      EXPECT_TRUE(std::equal(expected.begin(), expected.end(), copy_ip + 16)) << "trial " << trial;
+      checked++;
+    }
+  }
+  EXPECT_EQ(checked, 900);
+  EXPECT_EQ(loader_->counters(kChannelSweep).copy_errors, 0u);
+}
+
+// IPv4 options (IHL 6): the UDP header moves by 4 bytes; the program rewrites the right bytes
+// and leaves the options alone.
+TEST_F(FanoutTest, PacketsWithIpOptionsAreRewrittenAtTheRightOffsets) {
+  TmcHeader header;
+  header.channel_id = kChannel;
+  const Bytes payload = tmc_payload(header);
+  const Bytes options = {0x01, 0x01, 0x01, 0x00};  // NOP NOP NOP, end of options (RFC 791)
+  Bytes frame = udp_frame(kSender, kMembers[0], payload);
+  frame.insert(frame.begin() + kEthernetLength + kIpv4Length, options.begin(), options.end());
+  uint8_t* ip = frame.data() + kEthernetLength;
+  ip[0] = 0x46;
+  put16(ip + 2, static_cast<uint16_t>(get16(ip + 2) + 4));
+  put16(ip + 10, reference_ipv4_check(frame));
+  put16(ip + 24 + 6, reference_udp_check(frame));
+  captured();
+  auto result = run_tc(loader_->program_fd(), frame);
+  ASSERT_EQ(result.retval, kPass);
+  auto copies = captured();
+  ASSERT_EQ(copies.size(), 2u);
+  const Bytes* out[3] = {&copies[0], &copies[1], &result.output};
+  for (int i = 0; i < 3; i++) {
+    const Bytes& copy = *out[i];
+    ASSERT_EQ(copy.size(), frame.size());
+    const uint8_t* copy_ip = copy.data() + kEthernetLength;
+    EXPECT_TRUE(std::equal(kMembers[i].mac.begin(), kMembers[i].mac.end(), copy.begin())) << i;
+    auto expected = ipv4_bytes(kMembers[i].ipv4);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), copy_ip + 16)) << i;
+    EXPECT_TRUE(std::equal(options.begin(), options.end(), copy_ip + 20)) << "options untouched " << i;
+    EXPECT_EQ(get16(copy_ip + 24), kSender.port) << "source port " << i;
+    EXPECT_EQ(get16(copy_ip + 24 + 2), kMembers[i].port) << i;
+    EXPECT_EQ(get16(copy_ip + 10), reference_ipv4_check(copy)) << i;
+    EXPECT_EQ(get16(copy_ip + 24 + 6), reference_udp_check(copy)) << i;
+    EXPECT_TRUE(std::equal(payload.begin(), payload.end(), copy.begin() + kEthernetLength + 24 + kUdpLength)) << i;
+  }
+}
+
 const Endpoint6 kMembers6[3] = {
     {"fd00:77::1", 7001, {0x02, 0, 0, 0, 0, 0x01}},
     {"fd00:77::2", 7002, {0x02, 0, 0, 0, 0, 0x02}},
@@ -225,14 +380,18 @@ FanoutMember member_of(const Endpoint6& endpoint) {
   }());
 }
 
-TEST_F(FanoutTest, OneIpv6SendBecomesOneCopyPerMember) {
+// With a destination-options header (the field-by-field path) and without one (the program's
+// stack copy of the headers, one store per copy).
+class FanoutIpv6Test : public FanoutTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(FanoutIpv6Test, OneIpv6SendBecomesOneCopyPerMember) {
   constexpr uint32_t kChannel6 = 22;
   loader_->set_members(kChannel6, {member_of(kMembers6[0]), member_of(kMembers6[1]), member_of(kMembers6[2])});
   TmcHeader header;
   header.channel_id = kChannel6;
   const Bytes payload = tmc_payload(header);
   Ipv6Layout layout;
-  layout.extensions = {kDestinationOptions};  // the UDP header is found behind it
+  if (GetParam()) layout.extensions = {kDestinationOptions};  // the UDP header is found behind it
   const Bytes frame = udp6_frame(kSender6, kMembers6[0], payload, layout);
   const size_t udp_at = udp6_offset(layout);
   captured();
@@ -269,6 +428,9 @@ TEST_F(FanoutTest, OneIpv6SendBecomesOneCopyPerMember) {
   EXPECT_TRUE(captured().empty());
   EXPECT_EQ(loader_->counters(kChannel6).fanned_out, 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(ExtensionHeader, FanoutIpv6Test, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "WithDestinationOptions" : "Plain"; });
 
 TEST_F(FanoutTest, RejectsBadMemberLists) {
   EXPECT_THROW(FanoutMember::parse("[fd00::1:5000", "02:00:00:00:00:01"), Error);

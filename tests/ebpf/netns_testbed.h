@@ -97,6 +97,7 @@ class Testbed {
   Testbed& operator=(const Testbed&) = delete;
 
   const std::string& host(int i) const { return hosts_.at(i); }
+  const std::string& bridge() const { return bridge_ns_; }  // the netns holding br0 and the ports p<i>
   static std::string ip(int i) { return "10.77.0." + std::to_string(i + 1); }
   static std::string ip6(int i) { return "fd00:77::" + std::to_string(i + 1); }
   static std::string mac(int i) {

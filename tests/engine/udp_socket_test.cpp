@@ -10,10 +10,205 @@
 #include <vector>
 
 #include "core/socket_address.h"
+#include "ebpf/netns_testbed.h"
 #include "transport/udp_socket.h"
 
 namespace tmc::transport {
 namespace {
+
+using Datagram = std::vector<std::byte>;
+
+// A datagram of `length` bytes whose every byte names its index (so a segment cut at the wrong
+// place or delivered twice shows).
+Datagram tagged(std::size_t index, std::size_t length) {
+  Datagram datagram(length);
+  for (std::size_t i = 0; i < length; ++i) datagram[i] = static_cast<std::byte>((index * 31 + i) & 0xff);
+  return datagram;
+}
+
+// Everything `socket` receives until `expected` datagrams arrived or 2 s passed.
+std::vector<Datagram> receive(UdpSocket& socket, std::size_t expected) {
+  std::vector<Datagram> received;
+  for (int waits = 0; received.size() < expected && waits < 200; ++waits) {
+    pollfd poll_fd{socket.fd(), POLLIN, 0};
+    if (poll(&poll_fd, 1, 10) <= 0) continue;
+    socket.receive_batch([&](std::span<const std::byte> datagram, const core::SocketAddress&) {
+      received.emplace_back(datagram.begin(), datagram.end());
+    });
+  }
+  return received;
+}
+
+const core::SocketAddress kLoopback = *core::SocketAddress::parse("127.0.0.1:0");
+
+// Ten fragment-sized datagrams and a shorter last one, as one message's fragments are.
+std::vector<Datagram> fragments_of_a_message() {
+  std::vector<Datagram> datagrams;
+  for (std::size_t i = 0; i < 10; ++i) datagrams.push_back(tagged(i, 1000));
+  datagrams.push_back(tagged(10, 500));
+  return datagrams;
+}
+
+TEST(UdpSocket, EqualSizeRunLeavesAsOneGsoSendAndArrivesAsTheDatagramsSent) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  const auto datagrams = fragments_of_a_message();
+  for (const auto& datagram : datagrams) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 11u);
+  EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
+  if (receiver.gro_enabled()) {
+    // Loopback hands the super-packet to a UDP_GRO socket whole; receive_batch split it.
+    EXPECT_EQ(receiver.offload_counters().gro_receives, 1u);
+    EXPECT_EQ(receiver.offload_counters().gro_segments, 11u);
+  }
+}
+
+TEST(UdpSocket, ReceiverWithoutGroGetsTheSegmentsFromTheKernel) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback, UdpSocket::Offload{.gso = true, .gro = false});
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  EXPECT_FALSE(receiver.gro_enabled());
+  const auto datagrams = fragments_of_a_message();
+  for (const auto& datagram : datagrams) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
+  EXPECT_EQ(receiver.offload_counters().gro_receives, 0u);
+}
+
+TEST(UdpSocket, WithoutGsoEveryDatagramLeavesAlone) {
+  UdpSocket sender(kLoopback, UdpSocket::Offload{.gso = false, .gro = false});
+  UdpSocket receiver(kLoopback);
+  EXPECT_FALSE(sender.gso_enabled());
+  const auto datagrams = fragments_of_a_message();
+  for (const auto& datagram : datagrams) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 0u);
+  EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
+  EXPECT_EQ(receiver.offload_counters().gro_receives, 0u) << "loopback does not coalesce on its own";
+}
+
+TEST(UdpSocket, TmcUdpGsoZeroTurnsBothOffloadsOff) {
+  ::setenv("TMC_UDP_GSO", "0", 1);
+  const UdpSocket::Offload off = UdpSocket::Offload::from_environment();
+  ::setenv("TMC_UDP_GSO", "1", 1);
+  const UdpSocket::Offload on = UdpSocket::Offload::from_environment();
+  ::unsetenv("TMC_UDP_GSO");
+  EXPECT_FALSE(off.gso);
+  EXPECT_FALSE(off.gro);
+  EXPECT_TRUE(on.gso);
+  EXPECT_TRUE(on.gro);
+  EXPECT_TRUE(UdpSocket::Offload::from_environment().gso);
+}
+
+TEST(UdpSocket, InterleavedDestinationsAreRunsPerDestinationInOrder) {
+  UdpSocket sender(kLoopback);
+  UdpSocket first(kLoopback), second(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> to_first, to_second;
+  for (std::size_t i = 0; i < 20; ++i) {  // one fragment to each member in turn (user-space fan-out)
+    to_first.push_back(tagged(i, i == 19 ? 80 : 1200));
+    to_second.push_back(tagged(100 + i, i == 19 ? 80 : 1200));
+    sender.queue(first.local_address(), to_first.back());
+    sender.queue(second.local_address(), to_second.back());
+  }
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 2u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 40u);
+  EXPECT_EQ(receive(first, to_first.size()), to_first);
+  EXPECT_EQ(receive(second, to_second.size()), to_second);
+}
+
+// A GSO class (set_gso_class, the eBPF fan-out's rule) splits runs: 4 of class 1, 3 of class
+// 0, 5 of class 1 to one receiver leave as 2 super-packets and one of 3, in queue order;
+// datagrams queued before the class was set are classed too.
+TEST(UdpSocket, GsoClassChangesSplitSuperPacketsAndKeepOrder) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> datagrams;
+  for (std::size_t i = 0; i < 12; ++i) {
+    datagrams.push_back(tagged(i, 300));
+    datagrams.back()[0] = std::byte(i >= 4 && i < 7 ? 0 : 1);  // the class, as the classifier reads it
+  }
+  for (std::size_t i = 0; i < 2; ++i) sender.queue(receiver.local_address(), datagrams[i]);
+  sender.set_gso_class([](const core::SocketAddress&, std::span<const std::byte> packet) {
+    return std::to_integer<std::uint8_t>(packet[0]);
+  });
+  for (std::size_t i = 2; i < datagrams.size(); ++i) sender.queue(receiver.local_address(), datagrams[i]);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 3u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 12u);
+  EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
+}
+
+// Property over real loopback sockets: random queues (sizes, three destinations, up to a full
+// batch) leave in one flush each, GSO where the plan says so, and every receiver gets exactly
+// its datagrams, byte for byte, in the order they were queued.
+TEST(UdpSocket, RandomQueuesArriveExactlyOnceInOrderPerDestination) {
+  UdpSocket sender(kLoopback);
+  std::vector<std::unique_ptr<UdpSocket>> receivers;
+  for (int i = 0; i < 3; ++i) receivers.push_back(std::make_unique<UdpSocket>(kLoopback));
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  const std::size_t sizes[] = {64, 120, 1000, 1472};
+  std::size_t index = 0;
+  for (int round = 0; round < 100; ++round) {
+    std::vector<std::vector<Datagram>> expected(3);
+    const std::size_t count = 1 + next() % UdpSocket::kBatch;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t to = next() % 3;
+      const std::size_t length = next() % 5 == 0 ? 1 + next() % 3000 : sizes[next() % 4];
+      expected[to].push_back(tagged(index++, length));
+      sender.queue(receivers[to]->local_address(), expected[to].back());
+    }
+    ASSERT_EQ(sender.flush(), 0u) << "round " << round;
+    for (std::size_t to = 0; to < 3; ++to)
+      ASSERT_EQ(receive(*receivers[to], expected[to].size()), expected[to]) << "round " << round << " receiver " << to;
+  }
+  if (sender.gso_enabled()) {
+    EXPECT_GT(sender.offload_counters().gso_sends, 0u);
+  }
+}
+
+// In a private netns whose loopback has MTU 1500, a gso_size above the MTU is refused
+// (EMSGSIZE; EINVAL on older kernels): the datagrams still leave (one by one, IP-fragmented), smaller runs keep using GSO.
+TEST(UdpSocket, GsoSizeAboveThePathMtuFallsBackAndSmallerRunsStillUseGso) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  using tmc::bpf::test::run_command;
+  const std::string netns = "tmcgso" + std::to_string(getpid());
+  if (run_command("ip netns add " + netns) != 0) GTEST_SKIP() << "cannot create a network namespace";
+  struct Cleanup {
+    std::string name;
+    ~Cleanup() { run_command("ip netns del " + name); }
+  } cleanup{netns};
+  ASSERT_EQ(run_command("ip -n " + netns + " link set lo mtu 1500 up"), 0);
+  tmc::bpf::test::InNetns inside(netns);
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> large{tagged(0, 2000), tagged(1, 2000), tagged(2, 2000)};
+  for (const auto& datagram : large) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u) << "refused super-packet sent again datagram by datagram";
+  EXPECT_EQ(sender.offload_counters().gso_sends, 0u);
+  EXPECT_EQ(receive(receiver, large.size()), large);
+  EXPECT_TRUE(sender.gso_enabled()) << "EMSGSIZE lowers the segment size, it does not turn GSO off";
+  std::vector<Datagram> small{tagged(3, 1000), tagged(4, 1000), tagged(5, 1000)};
+  for (const auto& datagram : small) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(receive(receiver, small.size()), small);
+  // The refused size is not tried again (no second failed system call per flush).
+  for (const auto& datagram : large) sender.queue(receiver.local_address(), datagram);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(receive(receiver, large.size()), large);
+}
 
 // Ephemeral binds must each get a port of their own. With SO_REUSEADDR set before an ephemeral
 // bind, Linux may hand out a port another SO_REUSEADDR socket holds (about a dozen duplicates

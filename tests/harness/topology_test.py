@@ -42,6 +42,33 @@ def pids_with(text: str) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (from /proc/PID/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def running_with(pids: list[int], text: str) -> list[int]:
+    """Those of `pids` that still run a command line containing `text` (pid reuse aside)."""
+    alive = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            alive.append(pid)
+    return alive
+
+
 def namespaces_of(pid: int) -> list[str]:
     return [ns for ns in list_netns() if ns.startswith(f"tmcab-{pid}-")]
 
@@ -73,7 +100,14 @@ class TopologyLifecycle(unittest.TestCase):
                     injector = LossInjector(tmc_loss, topo)
                     injector.attach(0.01, seed=1)
                     self.assertIn("bpf", tc_filters(topo.hosts[1]))
-                pids = [listener.popen.pid, stubborn.popen.pid]
+                # The shell's sleep child too (the test's own processes only, by pid).
+                deadline = time.monotonic() + 5
+                stubborn_pids = descendants(stubborn.popen.pid)
+                while len(running_with(stubborn_pids, "sleep 300")) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    stubborn_pids = descendants(stubborn.popen.pid)
+                self.assertGreaterEqual(len(running_with(stubborn_pids, "sleep 300")), 2, stubborn_pids)
+                pids = [listener.popen.pid] + stubborn_pids
             finally:
                 problems = topo.teardown()
             self.assertEqual(problems, [])
@@ -82,7 +116,7 @@ class TopologyLifecycle(unittest.TestCase):
             for pid in pids:
                 self.assertFalse(Path(f"/proc/{pid}").exists() and
                                  "sleep" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))
-            self.assertEqual(pids_with("sleep 300"), [])
+            self.assertEqual(running_with(pids, "sleep 300"), [])
             links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
             self.assertNotIn(topo.prefix, links)
 

@@ -184,6 +184,25 @@ int main(int argc, char** argv) {
   free(bulk);
   free(back);
 
+  /* Socket buffer sizes set before connect() hold after it (iperf3 -w checks this), and an
+   * accepted socket has its listener's. */
+  client = socket(AF_INET, SOCK_STREAM, 0);
+  int requested = 1 << 20;
+  setsockopt(listener, SOL_SOCKET, SO_SNDBUF, &requested, sizeof requested);
+  int listener_send = int_option(listener, SOL_SOCKET, SO_SNDBUF);
+  setsockopt(client, SOL_SOCKET, SO_SNDBUF, &requested, sizeof requested);
+  setsockopt(client, SOL_SOCKET, SO_RCVBUF, &requested, sizeof requested);
+  int send_before = int_option(client, SOL_SOCKET, SO_SNDBUF);
+  int receive_before = int_option(client, SOL_SOCKET, SO_RCVBUF);
+  CHECK(connect(client, (struct sockaddr*)&server_address, sizeof server_address) == 0, "buffers: blocking connect");
+  server = accept(listener, NULL, NULL);
+  CHECK(server >= 0, "buffers: accept");
+  CHECK(int_option(client, SOL_SOCKET, SO_SNDBUF) >= send_before, "SO_SNDBUF set before connect kept");
+  CHECK(int_option(client, SOL_SOCKET, SO_RCVBUF) >= receive_before, "SO_RCVBUF set before connect kept");
+  CHECK(int_option(server, SOL_SOCKET, SO_SNDBUF) >= listener_send, "accepted socket has the listener's SO_SNDBUF");
+  close(server);
+  close(client);
+
   /* A port no rule matches and nobody listens on: refused by the kernel. */
   struct sockaddr_in closed = loopback(port + 1);
   client = socket(AF_INET, SOCK_STREAM, 0);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue 3's netns benchmarks and the Figure 2 TCP-mode arms, each against kernel TCP measured in
 # the same harness run (loss: the eBPF injector on every host's ingress; needs root + BPF).
-#   netns_benchmark.sh BUILD_DIR [SECONDS]
+#   netns_benchmark.sh BUILD_DIR [SECONDS] [PARTS]
+# PARTS: comma-separated subset of stream,pingpong,kv (default: all three). REPETITIONS=N runs
+# each arm N times and reports the medians (default 1).
 # 1. reliable stream: iperf3 under the shim (policies/iperf3.yaml) vs kernel TCP, 0% and 1% loss
 #    (goal >= 0.5x at 0%, >= 2x at 1%);
 # 2. sockperf TCP ping-pong (policies/sockperf.yaml) vs kernel TCP: p50/p99 at 0% and 1% loss
@@ -13,6 +15,7 @@
 set -u
 build=$(cd "$1" && pwd)
 seconds=${2:-5}
+parts=",${3:-stream,pingpong,kv},"
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mktemp -d "${TMPDIR:-/tmp}/tmc-netns-bench.XXXXXX")
 trap 'rm -rf "$out"' EXIT
@@ -22,7 +25,7 @@ run() {  # run NAME EXPERIMENT [ab options...]
   local name=$1 experiment=$2
   shift 2
   local folder="$build/harness/results/netns-bench-$name-$(date +%Y%m%d-%H%M%S)"
-  if ! "$repo/harness/ab" "$experiment" --build "$build" --duration "$seconds" --repetitions 1 --out "$folder" \
+  if ! "$repo/harness/ab" "$experiment" --build "$build" --duration "$seconds" --repetitions "${REPETITIONS:-1}" --out "$folder" \
       --quiet "$@" >"$out/$name.log" 2>&1; then
     echo "$name: harness failed: $(tail -3 "$out/$name.log")"
     return 1
@@ -61,15 +64,24 @@ for arm in arms:
 PY
 }
 
+if [[ $parts == *,stream,* ]]; then
 echo "== 1. reliable stream (iperf3) under the shim vs kernel TCP, netns, 0% and 1% loss =="
-if folder=$(run stream "$repo/tests/shim/bench/stream-netns.yaml"); then report "$folder" gbit_per_s TCP; fi
+if folder=$(run stream "$repo/tests/shim/bench/stream-netns.yaml"); then
+  report "$folder" gbit_per_s TCP
+  report "$folder" cpu_us_per_kib TCP
+fi
+fi
+if [[ $parts == *,pingpong,* ]]; then
 echo "== 2. sockperf TCP ping-pong under the shim vs kernel TCP, netns, 0% and 1% loss =="
 if folder=$(run pingpong "$repo/tests/shim/bench/pingpong-netns.yaml"); then
   report "$folder" p50_us TCP
   report "$folder" p99_us TCP
 fi
+fi
+if [[ $parts == *,kv,* ]]; then
 echo "== 3. replicated KV store (Figure 2 TCP-mode arms), netns, 0% and 1% loss =="
 if folder=$(run kv "$repo/harness/experiments/figure2.yaml" --arms "TCP,TMC unreliable,TMC reliable" --loss 0,1%); then
   report "$folder" txn_per_s TCP
   report "$folder" p50_us TCP
+fi
 fi

@@ -108,6 +108,11 @@ struct Stats {
   // Congestion control, summed over the send streams: current windows and reductions.
   std::uint64_t congestion_window_bytes = 0, congestion_events = 0;
   Duration smoothed_rtt{0}, rtt_p50{0}, rtt_p99{0}, rtt_p999{0};
+  // UDP segmentation offloads of the channel's sockets (docs/wire-format.md "Transport"):
+  // GSO super-packets sent and the packets they carried; coalesced (GRO) datagrams received
+  // and the packets split from them. All zero when the kernel lacks them or TMC_UDP_GSO=0.
+  std::uint64_t gso_sends = 0, gso_segments = 0;
+  std::uint64_t gro_receives = 0, gro_segments = 0;
 };
 
 struct ChannelOptions {

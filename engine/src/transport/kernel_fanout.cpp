@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tmc/fanout_rule.h"
+
 #ifdef TMC_HAVE_BPF
 #include "tmc/bpf/error.h"
 #include "tmc/bpf/fanout.h"
@@ -52,6 +54,17 @@ std::string egress_interface(const core::SocketAddress& address) {
 }
 
 }  // namespace
+
+std::uint8_t fanout_gso_class(std::uint32_t channel_id, const core::SocketAddress& first_member,
+                              const core::SocketAddress& destination, std::span<const std::byte> packet) {
+  if (packet.size() < TMC_COMMON_HEADER_SIZE || destination != first_member) return 0;
+  auto byte = [&](std::size_t offset) { return std::to_integer<unsigned>(packet[offset]); };
+  auto read16 = [&](std::size_t offset) { return byte(offset) << 8 | byte(offset + 1); };
+  auto read32 = [&](std::size_t offset) { return read16(offset) << 16 | read16(offset + 2); };
+  if (read16(TMC_OFF_MAGIC) != TMC_MAGIC || byte(TMC_OFF_VERSION) != TMC_VERSION) return 0;
+  if (read32(TMC_OFF_CHANNEL_ID) != channel_id) return 0;
+  return tmc_fanout_header_eligible(byte(TMC_OFF_TYPE), read16(TMC_OFF_FLAGS), read16(TMC_OFF_STREAM)) ? 1 : 0;
+}
 
 std::string neighbour_mac(const core::SocketAddress& address) {
   if (address.family() != AF_INET) return "";

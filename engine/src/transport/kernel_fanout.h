@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,14 @@ class KernelFanout {
   std::uint32_t channel_id_ = 0;
   std::string interface_;
 };
+
+// The UDP GSO class (UdpSocket::set_gso_class) of a datagram a channel with the eBPF fan-out
+// attached sends: 1 when the tc program fans it out — by the rule in tmc/fanout_rule.h, which
+// ebpf/bpf/fanout.bpf.c applies too: a TMC packet (magic, version) of `channel_id`, group-stream
+// DATA or SEQUENCE without TMC_FLAG_RETRANSMIT, sent to `first_member` — else 0. The program
+// judges a super-packet by its first TMC header, so super-packets must be of one class.
+std::uint8_t fanout_gso_class(std::uint32_t channel_id, const core::SocketAddress& first_member,
+                              const core::SocketAddress& destination, std::span<const std::byte> packet);
 
 // IPv4 neighbour (ARP) entry of `address` in the calling thread's network namespace, as
 // "aa:bb:cc:dd:ee:ff"; "" when there is none or it is incomplete.

@@ -2,20 +2,36 @@
 
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <system_error>
+
+#include "transport/gro_splitter.h"
 
 namespace tmc::transport {
 namespace {
 constexpr int kSocketBuffer = 8 << 20;  // absorbs bursts of a full window at datacenter rates
 
 void set_option(int fd, int level, int name, int value) { ::setsockopt(fd, level, name, &value, sizeof value); }
+
+// Control-message room for one UDP_SEGMENT (send: a uint16_t) or UDP_GRO (receive: an int).
+constexpr std::size_t kOffloadControl = CMSG_SPACE(sizeof(int));
+// A kernel that refuses this many gso_sizes (EINVAL/EMSGSIZE) refuses GSO altogether.
+constexpr int kMaxGsoRefusals = 4;
 }  // namespace
+
+UdpSocket::Offload UdpSocket::Offload::from_environment() {
+  const char* value = std::getenv("TMC_UDP_GSO");
+  const bool on = !(value && std::strcmp(value, "0") == 0);
+  return Offload{on, on};
+}
 
 int probe_path_mtu(const core::SocketAddress& destination) {
   if (destination.family() != AF_INET && destination.family() != AF_INET6) return -1;
@@ -29,7 +45,7 @@ int probe_path_mtu(const core::SocketAddress& destination) {
   return mtu;
 }
 
-UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family()) {
+UdpSocket::UdpSocket(const core::SocketAddress& local, Offload offload) : family_(local.family()) {
   int fd = ::socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   fd = make_engine_fd(fd);
@@ -60,10 +76,24 @@ UdpSocket::UdpSocket(const core::SocketAddress& local) : family_(local.family())
   }
   if (::bind(fd, local.raw(), local.length) != 0)
     throw std::system_error(errno, std::generic_category(), "bind " + local.to_string());
+  // UDP_SEGMENT as a socket option is the per-socket default gso_size (0: none); reading it
+  // tells whether the kernel knows GSO at all (Linux >= 4.18). Sends pass it per message.
+  if (offload.gso) {
+    int segment = 0;
+    socklen_t length = sizeof segment;
+    gso_ = ::getsockopt(fd, SOL_UDP, UDP_SEGMENT, &segment, &length) == 0;
+    if (!gso_) SPDLOG_DEBUG("udp socket {}: no UDP GSO ({}); datagrams leave one by one", local.to_string(), std::strerror(errno));
+  }
+  if (offload.gro) {
+    const int on = 1;
+    gro_ = ::setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+    if (!gro_) SPDLOG_DEBUG("udp socket {}: no UDP GRO ({})", local.to_string(), std::strerror(errno));
+  }
 
   out_offsets_.resize(kBatch);
   out_lengths_.resize(kBatch);
   out_destinations_.resize(kBatch);
+  out_classes_.resize(kBatch);
 }
 
 core::SocketAddress UdpSocket::local_address() const {
@@ -97,50 +127,118 @@ void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> 
   out_offsets_[out_count_] = offset;
   out_lengths_[out_count_] = packet.size();
   out_destinations_[out_count_] = to;
+  out_classes_[out_count_] = gso_class_ ? gso_class_(to, packet) : 0;
   ++out_count_;
 }
 
+void UdpSocket::set_gso_class(GsoClass gso_class) {
+  gso_class_ = std::move(gso_class);
+  for (std::size_t i = 0; i < out_count_; ++i)
+    out_classes_[i] = gso_class_ ? gso_class_(out_destinations_[i], std::span(out_buffer_.data() + out_offsets_[i], out_lengths_[i])) : 0;
+}
+
 std::size_t UdpSocket::flush() {
+  if (out_count_ == 0) return 0;
+  batcher_.plan(std::span(out_destinations_.data(), out_count_), std::span(out_lengths_.data(), out_count_),
+                gso_limits_, gso_,
+                gso_class_ ? std::span<const std::uint8_t>(out_classes_.data(), out_count_) : std::span<const std::uint8_t>());
+  // Units still to send; a refused GSO unit is replaced by its datagrams one by one. (A
+  // member: its capacity is reused, no allocation per flush.)
+  std::vector<GsoBatcher::Unit>& units = units_;
+  units.assign(batcher_.units().begin(), batcher_.units().end());
+  const std::vector<std::uint32_t>& order = batcher_.order();
   std::size_t failed = 0;
   std::size_t done = 0;
   mmsghdr headers[kBatch];
   iovec iov[kBatch];
-  while (done < out_count_) {
-    const std::size_t count = out_count_ - done;
+  alignas(cmsghdr) char control[kBatch][kOffloadControl];
+  while (done < units.size()) {
+    const std::size_t count = units.size() - done;
+    std::size_t vectors = 0;
     for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t slot = done + i;
-      iov[i] = {out_buffer_.data() + out_offsets_[slot], out_lengths_[slot]};
+      const GsoBatcher::Unit& unit = units[done + i];
+      msghdr& message = headers[i].msg_hdr;
       headers[i] = {};
-      headers[i].msg_hdr.msg_name = const_cast<sockaddr*>(out_destinations_[slot].raw());
-      headers[i].msg_hdr.msg_namelen = out_destinations_[slot].length;
-      headers[i].msg_hdr.msg_iov = &iov[i];
-      headers[i].msg_hdr.msg_iovlen = 1;
+      const std::size_t first_slot = order[unit.first];
+      message.msg_name = const_cast<sockaddr*>(out_destinations_[first_slot].raw());
+      message.msg_namelen = out_destinations_[first_slot].length;
+      message.msg_iov = &iov[vectors];
+      message.msg_iovlen = unit.count;
+      for (std::uint32_t k = 0; k < unit.count; ++k) {
+        const std::size_t slot = order[unit.first + k];
+        iov[vectors++] = {out_buffer_.data() + out_offsets_[slot], out_lengths_[slot]};
+      }
+      if (unit.segment_size) {  // udp(7): the kernel cuts the payload every gso_size bytes
+        message.msg_control = control[i];
+        message.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_UDP;
+        header->cmsg_type = UDP_SEGMENT;
+        header->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto segment = static_cast<std::uint16_t>(unit.segment_size);
+        std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
+      }
     }
     const int sent = ::sendmmsg(fd_.get(), headers, static_cast<unsigned>(count), MSG_DONTWAIT);
     if (sent < 0) {
-      if (errno == EINTR) continue;
-      // The failing datagram is dropped (the reliability layer recovers it); go on with the rest.
-      ++failed;
+      const int error = errno;
+      if (error == EINTR) continue;
+      const GsoBatcher::Unit unit = units[done];
+      if (unit.segment_size && (error == EIO || error == EINVAL || error == EMSGSIZE)) {
+        refuse_gso(error, unit.segment_size);
+        std::vector<GsoBatcher::Unit> singles;
+        for (std::uint32_t k = 0; k < unit.count; ++k) singles.push_back({unit.first + k, 1, 0});
+        units.erase(units.begin() + static_cast<std::ptrdiff_t>(done));
+        units.insert(units.begin() + static_cast<std::ptrdiff_t>(done), singles.begin(), singles.end());
+        continue;
+      }
+      // The failing datagrams are dropped (the reliability layer recovers them); go on with the rest.
+      failed += unit.count;
       ++done;
       continue;
     }
+    for (int i = 0; i < sent; ++i)
+      if (units[done + i].segment_size) {
+        ++counters_.gso_sends;
+        counters_.gso_segments += units[done + i].count;
+      }
     done += static_cast<std::size_t>(sent);
   }
   out_count_ = 0;
   return failed;
 }
 
+// EIO: the route cannot checksum-offload (a GSO send needs CHECKSUM_PARTIAL) — never again.
+// EINVAL (Linux < 6.x) or EMSGSIZE: the gso_size exceeds the path MTU (a packet sized for
+// IPv4 sent over IPv6, a manifest mtu above the link's): only smaller segments are tried from
+// now on; after kMaxGsoRefusals such refusals GSO is off for good.
+void UdpSocket::refuse_gso(int error, std::size_t segment_size) {
+  if ((error == EINVAL || error == EMSGSIZE) && ++gso_refusals_ < kMaxGsoRefusals && segment_size > 1) {
+    gso_limits_.max_segment_size = std::min(gso_limits_.max_segment_size, segment_size - 1);
+    SPDLOG_DEBUG("udp socket {}: kernel refused UDP GSO of {} B segments ({}); sending those one by one",
+                 local_address().to_string(), segment_size, std::strerror(error));
+    return;
+  }
+  gso_ = false;
+  SPDLOG_DEBUG("udp socket {}: kernel refused UDP GSO ({}); datagrams leave one by one from now on",
+               local_address().to_string(), std::strerror(error));
+}
+
 namespace {
 // One receive arena per thread (every socket of a runtime is read by its one thread). The
-// headers point into it once and for all; recvmmsg only writes msg_len, msg_flags and
-// msg_namelen, so a receive only resets msg_namelen of the slots it used.
+// headers point into it once and for all; recvmmsg only writes msg_len, msg_flags,
+// msg_namelen and msg_controllen, so a receive only resets those two lengths of the slots it
+// used. Every slot holds kMaxDatagram: a UDP_GRO datagram may be up to 64 KiB of coalesced
+// segments.
 struct ReceiveBuffers {
   // Left uninitialised (not a zero-filled vector): the kernel maps the 4 MiB lazily, so a
-  // thread that receives small datagrams only makes the pages it writes resident.
+  // thread that receives small datagrams only makes the pages it writes resident (with GRO, a
+  // bulk receiver may touch all of it: 4 MiB per runtime thread).
   std::unique_ptr<std::byte[]> data{new std::byte[UdpSocket::kBatch * UdpSocket::kMaxDatagram]};
   mmsghdr headers[UdpSocket::kBatch];
   iovec iov[UdpSocket::kBatch];
   sockaddr_storage sources[UdpSocket::kBatch];
+  alignas(cmsghdr) char control[UdpSocket::kBatch][kOffloadControl];
 
   ReceiveBuffers() {
     for (std::size_t i = 0; i < UdpSocket::kBatch; ++i) {
@@ -150,9 +248,25 @@ struct ReceiveBuffers {
       headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       headers[i].msg_hdr.msg_iov = &iov[i];
       headers[i].msg_hdr.msg_iovlen = 1;
+      headers[i].msg_hdr.msg_control = control[i];
+      headers[i].msg_hdr.msg_controllen = sizeof control[i];
     }
   }
 };
+
+// The UDP_GRO segment size of a received datagram; 0 when it was not coalesced.
+std::size_t gro_segment_size(const msghdr& message) {
+  if (message.msg_controllen == 0) return 0;
+  for (const cmsghdr* header = CMSG_FIRSTHDR(&message); header;
+       header = CMSG_NXTHDR(const_cast<msghdr*>(&message), const_cast<cmsghdr*>(header))) {
+    if (header->cmsg_level != SOL_UDP || header->cmsg_type != UDP_GRO || header->cmsg_len < CMSG_LEN(sizeof(int)))
+      continue;
+    int size = 0;
+    std::memcpy(&size, CMSG_DATA(header), sizeof size);
+    return size > 0 ? static_cast<std::size_t>(size) : 0;
+  }
+  return 0;
+}
 }  // namespace
 
 std::size_t UdpSocket::receive_batch(
@@ -166,11 +280,20 @@ std::size_t UdpSocket::receive_batch(
   while (received < 0 && errno == EINTR);
   if (received <= 0) return 0;
   for (int i = 0; i < received; ++i) {
-    const socklen_t source_length = headers[i].msg_hdr.msg_namelen;
-    headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // ready for the next call
+    msghdr& message = headers[i].msg_hdr;
+    const socklen_t source_length = message.msg_namelen;
+    message.msg_namelen = sizeof(sockaddr_storage);  // ready for the next call
+    const std::size_t segment_size = gro_segment_size(message);
+    message.msg_controllen = sizeof buffers.control[i];
     const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]), source_length);
-    if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet
-    on_datagram(std::span<const std::byte>(buffer + i * kMaxDatagram, headers[i].msg_len), source);
+    if (message.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet (or GRO batch)
+    const std::span<const std::byte> datagram(buffer + i * kMaxDatagram, headers[i].msg_len);
+    const std::size_t segments =
+        split_gro_datagram(datagram, segment_size, [&](std::span<const std::byte> segment) { on_datagram(segment, source); });
+    if (segments > 1) {
+      ++counters_.gro_receives;
+      counters_.gro_segments += segments;
+    }
   }
   return static_cast<std::size_t>(received);
 }

@@ -28,7 +28,11 @@ namespace tmc::shim {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kReadSize = 64 * 1024;
+// One read from the socketpair: four stream messages' worth (Framer::kChunk each), so a bulk
+// transfer costs one read per 240 KiB and every message but a transfer's last is a full chunk
+// (a 64 KiB read used to leave a 4 KiB message behind each 60 KiB one: twice the messages, and a
+// short last fragment that ends a UDP GSO run early).
+constexpr std::size_t kReadSize = 4 * Framer::kChunk;
 // Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
 // sending while the application copies its next buffer beats doing both on one thread.
 constexpr std::size_t kDirectSendLimit = 16 * 1024;
@@ -765,14 +769,15 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
     update_interest(connection);  // EPOLLIN off while held
     return;
   }
-  std::byte buffer[kReadSize];
+  if (read_buffer_.size() < kReadSize) read_buffer_.resize(kReadSize);  // bridge thread only
+  std::byte* buffer = read_buffer_.data();
   bool failed = false, at_eof = false;
   {
     std::lock_guard send_lock(connection->send_mutex_);
     connection->bridge_reading_.store(true);
     for (int round = 0; round < 16 && !connection->local_closed_; ++round) {
       if (connection->outstanding_bytes_.load() > static_cast<std::int64_t>(options_.max_outstanding_bytes)) break;
-      ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, sizeof buffer);
+      ssize_t count = TMC_REAL(read)(connection->engine_fd_, buffer, kReadSize);
       if (count < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
         failed = true;
@@ -790,8 +795,18 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection) {
         at_eof = true;
         break;
       }
-      connection->framer_.feed(std::span<const std::byte>(buffer + offset, static_cast<std::size_t>(count) - offset));
-      send_messages(connection, false);
+      std::span<const std::byte> bytes(buffer + offset, static_cast<std::size_t>(count) - offset);
+      auto& framer = connection->framer_;
+      if (framer.framing() == Framing::stream && framer.buffered() == 0 && connection->port_ &&
+          connection->state() == Connection::State::established) {
+        // `stream` framing cuts at Framer::kChunk whatever the bytes are: send the chunks
+        // straight from the read buffer (no copy into and out of the framer).
+        for (std::size_t at = 0; at < bytes.size(); at += Framer::kChunk)
+          emit_message(connection, bytes.subspan(at, std::min(Framer::kChunk, bytes.size() - at)));
+      } else {
+        framer.feed(bytes);
+        send_messages(connection, false);
+      }
     }
     connection->bridge_reading_.store(false);
   }
@@ -856,42 +871,43 @@ void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool a
     }
     writes_in_flight = !connection->pending_writes_.empty();
   }
-  auto emit = [&](std::vector<std::byte>&& message) {
-    const Manifest* per_message = connection->rule().manifest_for(message);
-    auto size = static_cast<std::int64_t>(message.size());
-    connection->outstanding_bytes_ += size;
-    connection->bytes_emitted_ += static_cast<std::uint64_t>(size);
-    ++connection->messages_sent_;
-    std::weak_ptr<Connection> weak = connection;
-    connection->port_->send(message, per_message, [this, weak, size] {
-      if (auto connection = weak.lock()) {
-        connection->bytes_decided_ += static_cast<std::uint64_t>(size);
-        if (connection->watched_.load(std::memory_order_relaxed)) wake();  // a held connection re-checks
-        auto before = connection->outstanding_bytes_.fetch_sub(size);
-        if (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
-            before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
-          std::lock_guard lock(mutex_);
-          dirty_.push_back(connection->id_);
-        }
-        if (connection->local_closed_ && before == size) {
-          // The last completion of a closing connection: the bridge may finish it now.
-          std::lock_guard lock(mutex_);
-          dirty_.push_back(connection->id_);
-        }
-        // Only then is the bridge thread needed (no wake-up per message on the hot path).
-        if ((connection->local_closed_ && before == size) ||
-            (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
-             before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes))) {
-          wake();
-        }
-      }
-    });
-  };
-  while (auto message = framer.next()) emit(std::move(*message));
+  while (auto message = framer.next()) emit_message(connection, *message);
   // send-call bytes no recorded write accounts for (sendfile, splice): one message.
   if (at_eof || (framer.framing() == Framing::send_call && !writes_in_flight)) {
-    while (auto message = framer.flush()) emit(std::move(*message));
+    while (auto message = framer.flush()) emit_message(connection, *message);
   }
+}
+
+void Bridge::emit_message(const std::shared_ptr<Connection>& connection, std::span<const std::byte> message) {
+  const Manifest* per_message = connection->rule().manifest_for(message);
+  auto size = static_cast<std::int64_t>(message.size());
+  connection->outstanding_bytes_ += size;
+  connection->bytes_emitted_ += static_cast<std::uint64_t>(size);
+  ++connection->messages_sent_;
+  std::weak_ptr<Connection> weak = connection;
+  connection->port_->send(message, per_message, [this, weak, size] {
+    if (auto connection = weak.lock()) {
+      connection->bytes_decided_ += static_cast<std::uint64_t>(size);
+      if (connection->watched_.load(std::memory_order_relaxed)) wake();  // a held connection re-checks
+      auto before = connection->outstanding_bytes_.fetch_sub(size);
+      if (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
+          before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
+        std::lock_guard lock(mutex_);
+        dirty_.push_back(connection->id_);
+      }
+      if (connection->local_closed_ && before == size) {
+        // The last completion of a closing connection: the bridge may finish it now.
+        std::lock_guard lock(mutex_);
+        dirty_.push_back(connection->id_);
+      }
+      // Only then is the bridge thread needed (no wake-up per message on the hot path).
+      if ((connection->local_closed_ && before == size) ||
+          (before > static_cast<std::int64_t>(options_.max_outstanding_bytes) &&
+           before - size <= static_cast<std::int64_t>(options_.max_outstanding_bytes))) {
+        wake();
+      }
+    }
+  });
 }
 
 void Bridge::deliver(const std::shared_ptr<Connection>& connection, std::vector<std::byte>&& payload,

@@ -40,6 +40,7 @@ struct SocketState {
   std::shared_ptr<DatagramSocket> datagram;  // Kind::datagram (datagram_bridge.h)
   std::atomic<int> pending_error{0};  // SO_ERROR
   std::atomic<bool> restore_send_buffer{false};
+  int send_buffer_request = 0;  // SO_SNDBUF the application set before connect (0: default)
   std::atomic<bool> failure_reported{false};  // SO_ERROR returned the connect failure once  // nonblocking connect shrank SO_SNDBUF
   std::mutex options_mutex;
   std::map<std::pair<int, int>, std::vector<char>> emulated_options;  // (level, name) -> value

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <climits>
 #include <cerrno>
@@ -61,11 +62,38 @@ bool abstract_socket_in_use(const std::string& name) {
   return false;
 }
 
+// SO_SNDBUF and SO_RCVBUF of `fd` where they differ from a fresh (family, SOCK_STREAM) socket's,
+// i.e. where the application set them; halved, as setsockopt() takes them (getsockopt reports
+// twice the size asked for, socket(7)). 0: the default.
+using BufferSizes = std::array<int, 2>;
+BufferSizes requested_buffer_sizes(int fd, int family) {
+  BufferSizes sizes{0, 0};
+  int fresh = TMC_REAL(socket)(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fresh < 0) return sizes;
+  const int names[2] = {SO_SNDBUF, SO_RCVBUF};
+  for (int i = 0; i < 2; ++i) {
+    int set = 0, initial = 0;
+    socklen_t set_length = sizeof set, initial_length = sizeof initial;
+    if (TMC_REAL(getsockopt)(fd, SOL_SOCKET, names[i], &set, &set_length) == 0 &&
+        TMC_REAL(getsockopt)(fresh, SOL_SOCKET, names[i], &initial, &initial_length) == 0 && set != initial) {
+      sizes[i] = set / 2;
+    }
+  }
+  TMC_REAL(close)(fresh);
+  return sizes;
+}
+void apply_buffer_sizes(int fd, const BufferSizes& sizes) {
+  if (sizes[0] > 0) TMC_REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &sizes[0], sizeof sizes[0]);
+  if (sizes[1] > 0) TMC_REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &sizes[1], sizeof sizes[1]);
+}
+
 void restore_send_buffer(int fd, SocketState& state) {
   if (!state.restore_send_buffer.exchange(false)) return;
-  // Undo the small SO_SNDBUF a nonblocking connect used to hold POLLOUT back.
+  // Undo the small SO_SNDBUF a nonblocking connect used to hold POLLOUT back (to what the
+  // application asked for before connect, else the default).
   int size = 212992;  // net.core.wmem_default on Linux
-  std::ifstream("/proc/sys/net/core/wmem_default") >> size;
+  if (state.send_buffer_request > 0) size = state.send_buffer_request;
+  else std::ifstream("/proc/sys/net/core/wmem_default") >> size;
   TMC_REAL(setsockopt)(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   FdTable::remove_flags(fd, kAttentionFlag);
 }
@@ -256,6 +284,10 @@ int connect(int fd, const sockaddr* address, socklen_t length) {
                                                                           reinterpret_cast<char*>(&value) + sizeof value);
     }
   }
+  // SO_SNDBUF / SO_RCVBUF the application set before connect() (iperf3 -w reads them back
+  // after it) move to the socketpair end.
+  const BufferSizes buffer_requests = requested_buffer_sizes(fd, family);
+  state->send_buffer_request = buffer_requests[0];
   // A socket bound before connect() keeps its local address.
   IpAddress local_ip = route_source(*destination);
   sockaddr_storage bound{};
@@ -275,6 +307,8 @@ int connect(int fd, const sockaddr* address, socklen_t length) {
   TMC_REAL(close)(opened.app_fd);
   if (placed < 0) return fail_with(dup_error);
   if (nonblocking) TMC_REAL(fcntl)(fd, F_SETFL, status_flags);
+  // (Nonblocking: SO_SNDBUF stays small until the handshake ends; restore_send_buffer applies it.)
+  apply_buffer_sizes(fd, nonblocking ? BufferSizes{0, buffer_requests[1]} : buffer_requests);
   state->kind = SocketState::Kind::stream_connecting;
   state->family = family;
   state->type = SOCK_STREAM;
@@ -339,6 +373,7 @@ int listen(int fd, int backlog) {
   if (!shim_bridge) return pass();
   int status_flags = TMC_REAL(fcntl)(fd, F_GETFL);
   int descriptor_flags = TMC_REAL(fcntl)(fd, F_GETFD);
+  const BufferSizes buffer_requests = requested_buffer_sizes(fd, family);  // accepted sockets inherit them
   std::shared_ptr<Listener> listener;
   auto opened = shim_bridge->listen(*rule, *local, backlog, &listener);
   if (opened.app_fd < 0) return fail_with(opened.error);
@@ -357,6 +392,7 @@ int listen(int fd, int backlog) {
     return fail_with(dup_error);
   }
   if (status_flags >= 0) TMC_REAL(fcntl)(fd, F_SETFL, status_flags);
+  apply_buffer_sizes(fd, buffer_requests);
   auto state = std::make_shared<SocketState>();
   state->kind = SocketState::Kind::stream_listener;
   state->family = family;
@@ -384,6 +420,8 @@ int accept4(int fd, sockaddr* address, socklen_t* length, int flags) {
   std::uint64_t connection_id = 0;
   auto peer = Bridge::accepted_peer(accepted, &connection_id);
   if (!peer) return accepted;  // not one of the bridge's connections: leave it alone
+  // TCP's accepted sockets inherit the listener's buffer sizes; AF_UNIX ones start fresh.
+  apply_buffer_sizes(accepted, requested_buffer_sizes(fd, AF_UNIX));
   auto state = std::make_shared<SocketState>();
   state->kind = SocketState::Kind::stream_connected;
   state->family = listening->family;
