@@ -30,6 +30,7 @@
 #include "transport/kernel_fanout.h"
 #include "transport/runtime_impl.h"
 #include "transport/send_coalescer.h"
+#include "transport/spin_then_lock.h"
 #include "transport/udp_socket.h"
 
 namespace tmc {
@@ -239,12 +240,24 @@ struct Channel::Impl : core::ChannelCore::Output {
   void receive_from(transport::UdpSocket& from) {
     std::size_t packets = 0;
     for (int batch = 0; batch < 16 && packets < kReceiveBudget; ++batch) {
-      std::unique_lock lock(mutex);
+      std::unique_lock lock(mutex, std::defer_lock);
+      transport::spin_then_lock(lock);  // an application thread may be finishing a send
       const TimePoint now = Clock::now();
       const std::size_t received = drain(from, now, 1, &packets);
       core->end_of_batch(now);
-      after_core();
-      dispatch(lock);
+      if (to_deliver.empty()) {
+        after_core();
+        dispatch(lock);
+      } else {
+        // Deliveries first: the application (its wake-up) does not wait behind the sendmmsg of
+        // this batch's acknowledgements, which on loopback/veth also runs the peer's receive
+        // path; the acks leave right after (or with a send the application makes meanwhile).
+        arm_timer();
+        dispatch(lock);
+        transport::spin_then_lock(lock);
+        after_core();
+        lock.unlock();
+      }
       if (received < transport::UdpSocket::kBatch) break;
     }
   }
@@ -382,7 +395,8 @@ Channel::~Channel() {
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
-  std::unique_lock lock(impl_->mutex);
+  std::unique_lock lock(impl_->mutex, std::defer_lock);
+  transport::spin_then_lock(lock);  // the runtime thread may be finishing a receive batch
   if (impl_->flow_controlled) {
     // Sender memory is bounded: a blocking send waits for space, an asynchronous one is refused.
     while (!impl_->core->can_admit(payload.size())) {

@@ -237,7 +237,8 @@ TEST(ChannelCore, AllFailsWhenAMemberStaysDown) {
 TEST(ChannelCore, ProbeTimeoutsSendTwoProbesAndBackOff) {
   SimNetwork network;
   Manifest base{.ordering = Ordering::fifo};
-  base.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s};
+  // max_ack_delay 0: the probe timeout is the bare RTO (the delay's share: DelayedAck tests).
+  base.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s, .max_ack_delay = 0us};
   const Manifest manifest = SimNetwork::group_manifest(2, base);
   auto& sender = network.add_node(manifest, "n0", 1);
   auto& receiver = network.add_node(manifest, "n1", 2);
@@ -436,6 +437,122 @@ TEST(ChannelCorePathControl, UnknownAlgorithmOrModuleFailsTheManifest) {
                                                                    .algorithm = "x", .module = "/nonexistent/libx.so"}}),
                                 "n0", 1),
                std::invalid_argument);
+}
+
+
+// Delayed acknowledgements (reliability.max_ack_delay, RFC 9000 13.2.1), on the mock clock:
+// two members 20 us apart, reliable fifo, a 200 us delay and a 1 ms initial RTO.
+Manifest delayed_ack_manifest(core::Duration max_ack_delay) {
+  Manifest base{.ordering = Ordering::fifo};
+  base.reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s, .max_ack_delay = max_ack_delay};
+  return SimNetwork::group_manifest(2, base);
+}
+
+TEST(ChannelCoreDelayedAck, AnInOrderAckLeavesWithinMaxAckDelay) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(200us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(200us), "n1", 2);
+  const TimePoint start = network.now();
+  Completion completion = sender.core->send(make_payload(1), {}, network.now());
+  network.advance(21us);  // arrived at 20 us and delivered at once; the ack waits
+  ASSERT_EQ(receiver.delivered.size(), 1u);
+  EXPECT_EQ(receiver.core->stats().acks_sent, 0u);
+  EXPECT_EQ(receiver.core->next_timer(), start + 20us + 200us) << "the ack's deadline is armed";
+  network.run_until(start + 219us);
+  EXPECT_EQ(receiver.core->stats().acks_sent, 0u);
+  network.run_until(start + 220us);
+  EXPECT_EQ(receiver.core->stats().acks_sent, 1u) << "sent at max_ack_delay";
+  network.run_until(start + 240us);
+  EXPECT_EQ(completion.status(), SendStatus::delivered);
+  EXPECT_EQ(sender.core->stats().retransmissions, 0u) << "the probe timeout allows for the delay";
+  EXPECT_EQ(sender.core->next_timer(), core::kNever) << "nothing in flight: no idle timer wake-up";
+  EXPECT_EQ(receiver.core->next_timer(), core::kNever);
+}
+
+TEST(ChannelCoreDelayedAck, AReplyCarriesTheAckOfItsRequest) {
+  SimNetwork network;
+  auto& client = network.add_node(delayed_ack_manifest(200us), "n0", 1);
+  auto& server = network.add_node(delayed_ack_manifest(200us), "n1", 2);
+  const TimePoint start = network.now();
+  Completion request = client.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 50us);  // the server application answers 30 us after delivery
+  ASSERT_EQ(server.delivered.size(), 1u);
+  const std::uint64_t packets_before = network.packets();
+  Completion reply = server.core->send(make_payload(2), {}, network.now());
+  EXPECT_EQ(server.core->stats().acks_sent, 1u) << "the pending ack left with the reply";
+  EXPECT_EQ(network.packets() - packets_before, 2u) << "ack + reply, one transmit batch";
+  network.run_until(start + 71us);
+  EXPECT_EQ(request.status(), SendStatus::delivered) << "completed by the ack that came with the reply";
+  ASSERT_EQ(client.delivered.size(), 1u);
+  EXPECT_EQ(client.core->stats().acks_sent, 0u) << "the client's ack of the reply waits for its next request";
+  client.core->send(make_payload(3), {}, network.now());
+  EXPECT_EQ(client.core->stats().acks_sent, 1u);
+  network.run_until(start + 1ms);
+  EXPECT_EQ(reply.status(), SendStatus::delivered);
+  EXPECT_EQ(client.core->stats().retransmissions + server.core->stats().retransmissions, 0u);
+}
+
+TEST(ChannelCoreDelayedAck, AGapIsAcknowledgedAtOnceSoRecoveryStaysFast) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(200us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(200us), "n1", 2);
+  const TimePoint start = network.now();
+  receiver.down = true;  // the first packet is lost
+  Completion lost = sender.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 21us);  // dropped on arrival at 20 us
+  receiver.down = false;
+  Completion after = sender.core->send(make_payload(2), {}, network.now());
+  network.run_until(start + 42us);  // the second arrived at 41 us, out of order
+  EXPECT_EQ(receiver.core->stats().acks_sent, 1u) << "a gap is acknowledged immediately";
+  // The ack reports the gap; the sender's loss detection (time threshold, floored at min_rto)
+  // resends the first packet well before the probe timeout (1 ms + 200 us), and the
+  // retransmission that fills the gap is acknowledged at once too.
+  network.run_until(start + 1ms);
+  EXPECT_EQ(lost.status(), SendStatus::delivered);
+  EXPECT_EQ(after.status(), SendStatus::delivered);
+  EXPECT_EQ(sender.core->stats().timeouts, 0u) << "recovered by the gap's ack, not by a timeout";
+  EXPECT_GE(receiver.core->stats().acks_sent, 2u);
+  ASSERT_EQ(receiver.delivered.size(), 2u);
+  EXPECT_EQ(counter_of(receiver.delivered[0].payload), 1u);
+}
+
+TEST(ChannelCoreDelayedAck, TheProbeTimeoutIncludesMaxAckDelay) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(300us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(300us), "n1", 2);
+  receiver.down = true;
+  const TimePoint start = network.now();
+  sender.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 1299us);  // initial RTO 1 ms + max_ack_delay 300 us
+  EXPECT_EQ(sender.core->stats().timeouts, 0u);
+  network.run_until(start + 1301us);
+  EXPECT_EQ(sender.core->stats().timeouts, 1u);
+}
+
+TEST(ChannelCoreDelayedAck, ZeroDelayAcksAtTheEndOfEveryBatch) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(0us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(0us), "n1", 2);
+  const TimePoint start = network.now();
+  Completion completion = sender.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 20us);
+  EXPECT_EQ(receiver.core->stats().acks_sent, 1u);
+  network.run_until(start + 40us);
+  EXPECT_EQ(completion.status(), SendStatus::delivered);
+}
+
+TEST(ChannelCoreDelayedAck, ClosingSendsThePendingAck) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(200us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(200us), "n1", 2);
+  const TimePoint start = network.now();
+  Completion completion = sender.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 30us);
+  EXPECT_EQ(receiver.core->stats().acks_sent, 0u);
+  receiver.core->close();
+  EXPECT_EQ(receiver.core->stats().acks_sent, 1u);
+  network.run_until(start + 60us);
+  EXPECT_EQ(completion.status(), SendStatus::delivered);
 }
 
 }  // namespace

@@ -147,6 +147,22 @@ TEST(ManifestYaml, ReliabilityForms) {
   EXPECT_EQ(none_with_timer.member_timeout, 60s);
 }
 
+TEST(ManifestYaml, MaxAckDelay) {
+  EXPECT_EQ(Reliability{}.max_ack_delay, 0us) << "default: ack at the end of every receive batch";
+  EXPECT_EQ(round_trip("reliability: {acks: all, max_ack_delay: 200us}").reliability->max_ack_delay, 200us);
+  EXPECT_EQ(round_trip("reliability: {acks: all, max_ack_delay: 0s}").reliability->max_ack_delay, 0us);
+  for (const char* bad : {"reliability: {acks: all, max_ack_delay: -1ms}", "reliability: {acks: all, max_ack_delay: 20s}",
+                          "reliability: {acks: all, max_ack_delay: soon}"}) {
+    try {
+      parse_manifest(bad, "m.yaml");
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find("m.yaml:1:"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("max_ack_delay"), std::string::npos) << error.what();
+    }
+  }
+}
+
 TEST(ManifestYaml, EnumeratedFeatures) {
   EXPECT_EQ(round_trip("error_checking: none").error_checking, ErrorChecking::none);
   EXPECT_EQ(round_trip("error_checking: crc32c").error_checking, ErrorChecking::crc32c);

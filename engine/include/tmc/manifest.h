@@ -61,6 +61,12 @@ struct Reliability {
   // A member that acknowledges nothing for this long is declared down: its outstanding
   // packets are abandoned (forward sequence advanced) so it cannot block a quorum.
   Duration member_timeout = std::chrono::seconds(2);
+  // Delayed acknowledgement (RFC 9000 13.2.1 max_ack_delay): a receiver holds an in-order ack
+  // at most this long, so it can leave with the next packet it sends the same peer (one wake-up
+  // and one sendmmsg instead of two); out-of-order and duplicate arrivals are acked at once. A
+  // sender adds its own value to the probe timeout (RFC 9002 6.2.1), so both ends of a channel
+  // should agree (no handshake carries it). Zero: ack at the end of every receive batch.
+  Duration max_ack_delay = std::chrono::microseconds(0);
   bool operator==(const Reliability&) const = default;
 };
 

@@ -350,6 +350,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   } else {
     for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
   }
+  // Delayed acknowledgements leave now, in the same transmit batch (one sendmmsg) as this
+  // message's packets and after them: a reply carries the ack of its request, and a peer woken
+  // by the first datagram finds the data first.
+  if (!acks_due_.empty()) send_pending_acks(now, true);
   if (flow_control_) {
     if (held_[message_id].backlogs == 0) release_held(message_id, false, true);
     completion.on_complete([this, message_id](SendStatus) { release_held(message_id, true, false); });
@@ -433,7 +437,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
         MemberState& member = members_[stream.window.receivers()[position]];
         // A member's progress clock starts when it first has something outstanding.
         if (stream.window.pending_for(static_cast<int>(position)) == 0) member.last_progress = now;
-        arm_timer(now + member.rtt.rto());
+        arm_timer(now + member.rtt.rto() + reliability.max_ack_delay);
         arm_timer(member.last_progress + reliability.member_timeout);
       }
     }
@@ -652,12 +656,37 @@ void ChannelCore::drain_total_order(TimePoint now) {
 
 void ChannelCore::end_of_batch(TimePoint now) {
   now_ = now;
-  for (const auto& key : acks_due_) {
+  send_pending_acks(now, reliability_defaults(defaults_).max_ack_delay == Duration::zero());
+}
+
+void ChannelCore::send_pending_acks(TimePoint now, bool all) {
+  const Duration delay = reliability_defaults(defaults_).max_ack_delay;
+  ack_deadline_ = kNever;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < acks_due_.size(); ++i) {
+    const auto key = acks_due_[i];
     auto it = inbound_.find(key);
     if (it == inbound_.end() || !it->second.ack_pending) continue;
-    send_ack(it->second, key.first, key.second, now);
+    const TimePoint due = it->second.oldest_unacked + delay;
+    if (all || due <= now) {
+      send_ack(it->second, key.first, key.second, now);
+      continue;
+    }
+    if (std::find(acks_due_.begin(), acks_due_.begin() + static_cast<std::ptrdiff_t>(kept), key) !=
+        acks_due_.begin() + static_cast<std::ptrdiff_t>(kept)) {
+      continue;  // listed twice (pending again after an immediate ack)
+    }
+    acks_due_[kept++] = key;
+    ack_deadline_ = std::min(ack_deadline_, due);
   }
-  acks_due_.clear();
+  acks_due_.resize(kept);
+}
+
+void ChannelCore::disarm_if_idle() {
+  if (total_ || quorum_.size() != 0) return;
+  for (const auto& stream : streams_)
+    if (stream.window.in_flight() != 0 || !stream.backlog.empty()) return;
+  timer_deadline_ = kNever;
 }
 
 void ChannelCore::send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now) {
@@ -722,6 +751,7 @@ void ChannelCore::handle_ack(const wire::ParsedPacket& packet, const SocketAddre
   arm_timer(stream->window.next_timeout(timings));
   active_stream_ = nullptr;
   pump(*stream, now);
+  disarm_if_idle();
 }
 
 Duration ChannelCore::loss_delay(const MemberState& member) const {
@@ -734,7 +764,9 @@ Duration ChannelCore::loss_delay(const MemberState& member) const {
 SendStream::Timing ChannelCore::loss_timing(const MemberState& member) const {
   SendStream::Timing timing;
   timing.time_threshold = loss_delay(member);
-  timing.pto = member.rtt.rto();  // RFC 6298 RTO with the manifest's bounds, backoff included
+  // RFC 6298 RTO with the manifest's bounds, backoff included, plus the peer's max_ack_delay
+  // (RFC 9002 6.2.1: the peer may hold its acknowledgement that long).
+  timing.pto = member.rtt.rto() + reliability_defaults(defaults_).max_ack_delay;
   // RFC 9002 7.6.1: (smoothed + max(4 rttvar, granularity)) x kPersistentCongestionThreshold,
   // only once the estimator has a sample.
   if (member.rtt.has_sample()) {
@@ -793,7 +825,7 @@ void ChannelCore::send_again(SentPacket& packet, int member, bool lost) {
   ++stats_.packets_sent;
   // A retransmission restarts the probe timeout; after probes on_timer re-arms with the
   // backed-off value (arming the un-backed-off one here would only cause an idle wake-up).
-  if (lost) arm_timer(now_ + state.rtt.rto());
+  if (lost) arm_timer(now_ + state.rtt.rto() + reliability_defaults(defaults_).max_ack_delay);
 }
 
 void ChannelCore::on_packet_done(const SentPacket& packet, const Duration* rtt) {
@@ -826,6 +858,7 @@ void ChannelCore::declare_down(int member, TimePoint now) {
 void ChannelCore::on_timer(TimePoint now) {
   now_ = now;
   timer_deadline_ = kNever;
+  if (ack_deadline_ <= now) send_pending_acks(now, false);
   const Duration member_timeout = reliability_defaults(defaults_).member_timeout;
   // Deadlines of unacknowledged messages.
   for (std::uint64_t message_id : quorum_.expire(now)) {
@@ -901,6 +934,7 @@ void ChannelCore::send_control(std::uint8_t subtype, std::uint32_t argument, con
 }
 
 void ChannelCore::close() {
+  send_pending_acks(now_, true);  // what arrived is acknowledged before the channel goes quiet
   closed_ = true;
   quorum_.resolve_all(SendStatus::closed);
   for (auto& stream : streams_) stream.backlog.clear();

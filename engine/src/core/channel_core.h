@@ -65,9 +65,12 @@ class ChannelCore : private SendStream::Events {
 
   Completion send(std::span<const std::byte> payload, const Manifest& per_message, TimePoint now);
   void on_datagram(std::span<const std::byte> datagram, const SocketAddress& source, TimePoint now);
-  void end_of_batch(TimePoint now);  // sends pending acknowledgements
+  // End of a receive batch: sends the acknowledgements that are due (all of them when
+  // reliability.max_ack_delay is 0); the others wait for a packet to the peer (send()) or for
+  // their deadline (next_timer()).
+  void end_of_batch(TimePoint now);
   void on_timer(TimePoint now);
-  TimePoint next_timer() const { return timer_deadline_; }
+  TimePoint next_timer() const { return std::min(timer_deadline_, ack_deadline_); }
 
   void update(const Manifest& manifest);
   void add_member(const Member& member);
@@ -166,6 +169,13 @@ class ChannelCore : private SendStream::Events {
   void handle_ack(const wire::ParsedPacket& packet, const SocketAddress& source, TimePoint now);
   void deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages);
   void send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now);
+  // Sends the delayed acknowledgements due at `now` (every pending one when `all`); keeps the
+  // others in acks_due_ and sets ack_deadline_ to the earliest of their deadlines.
+  void send_pending_acks(TimePoint now, bool all);
+  // After an acknowledgement: with nothing in flight, queued or awaiting a quorum (and no
+  // total order polling), no retransmission timer can fire usefully, so the armed one is
+  // dropped instead of waking the runtime thread for nothing.
+  void disarm_if_idle();
   int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
   void declare_down(int member, TimePoint now);
   void arm_timer(TimePoint when) { timer_deadline_ = std::min(timer_deadline_, when); }
@@ -189,6 +199,7 @@ class ChannelCore : private SendStream::Events {
   std::uint64_t next_message_id_ = 1;
   std::size_t target_rotation_ = 0;
   TimePoint timer_deadline_ = kNever;
+  TimePoint ack_deadline_ = kNever;  // earliest delayed acknowledgement (acks_due_)
   TimePoint now_{};  // time of the event being processed
   Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
   bool closed_ = false;

@@ -49,7 +49,8 @@ void emit_reliability(YAML::Emitter& out, const Reliability& reliability) {
   const bool default_timers = reliability.min_rto == defaults.min_rto && reliability.max_rto == defaults.max_rto &&
                               reliability.initial_rto == defaults.initial_rto &&
                               reliability.window == defaults.window &&
-                              reliability.member_timeout == defaults.member_timeout;
+                              reliability.member_timeout == defaults.member_timeout &&
+                              reliability.max_ack_delay == defaults.max_ack_delay;
   if (default_timers) {
     emit_acks(out, reliability);
     return;
@@ -72,6 +73,9 @@ void emit_reliability(YAML::Emitter& out, const Reliability& reliability) {
   }
   if (reliability.member_timeout != defaults.member_timeout) {
     out << YAML::Key << "member_timeout" << YAML::Value << format_duration(reliability.member_timeout);
+  }
+  if (reliability.max_ack_delay != defaults.max_ack_delay) {
+    out << YAML::Key << "max_ack_delay" << YAML::Value << format_duration(reliability.max_ack_delay);
   }
   out << YAML::EndMap;
 }

@@ -31,6 +31,8 @@ using namespace yaml_detail;
 // Manifests are at most four levels deep (multicast.members[i].name); 64 leaves ample room for
 // other loaders that reuse parse_manifest's input checks while bounding yaml-cpp's recursion.
 constexpr int kMaxNesting = 64;
+// reliability.max_ack_delay: RFC 9000 18.2 treats 2^14 ms or more as invalid.
+constexpr Duration kMaxAckDelayLimit = std::chrono::milliseconds(16383);
 
 // "a, b, c"; long lists (member names from big inputs) are cut after `limit` words.
 std::string join(const std::vector<std::string>& words, std::size_t limit = 16) {
@@ -433,7 +435,7 @@ class ManifestLoader {
   }
 
   // reliability: none | all | [names] | {fraction: F} |
-  //   {acks: ..., min_rto, max_rto, initial_rto, window, member_timeout}
+  //   {acks: ..., min_rto, max_rto, initial_rto, window, member_timeout, max_ack_delay}
   Reliability reliability(const Field& field) {
     Reliability reliability;
     if (!field.value.IsMap()) {
@@ -445,7 +447,8 @@ class ManifestLoader {
     std::optional<YAML::Node> min_rto_node, max_rto_node, initial_rto_node;
     bool has_acks = false;
     for_each_field(map, field.path,
-                   {"acks", "fraction", "min_rto", "max_rto", "initial_rto", "window", "member_timeout"},
+                   {"acks", "fraction", "min_rto", "max_rto", "initial_rto", "window", "member_timeout",
+                    "max_ack_delay"},
                    [&](const Field& entry) {
                      const std::string& key = entry.name;
                      if (key == "acks" || key == "fraction") {
@@ -471,6 +474,12 @@ class ManifestLoader {
                            static_cast<std::uint32_t>(unsigned_at(entry.value, source_, entry.path, 1, 0xffffffffu));
                      } else if (key == "member_timeout") {
                        reliability.member_timeout = positive_duration(entry.value, entry.path);
+                     } else if (key == "max_ack_delay") {
+                       reliability.max_ack_delay = duration_at(entry.value, source_, entry.path);
+                       if (reliability.max_ack_delay < Duration::zero() ||
+                           reliability.max_ack_delay > kMaxAckDelayLimit) {
+                         fail(entry.value, entry.path + ": must be between 0 and " + format_duration(kMaxAckDelayLimit));
+                       }
                      }
                    });
     if (reliability.min_rto > reliability.max_rto) {
