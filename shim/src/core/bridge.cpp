@@ -709,11 +709,24 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   sockaddr_un own, target;
   socklen_t own_length = abstract_address(accepted_name(connection->id_, client), &own);
   socklen_t target_length = abstract_address(listener->unix_name_, &target);
+  // Registered before connect(): the application's accept() may return as soon as connect()
+  // does, and it looks the connection up (Bridge::find) to let its writes skip the socketpair
+  // (send_direct); a connection not found then would take the bridge thread's hop for good.
+  // Until the state is established below, send_direct refuses and deliveries are ignored.
+  {
+    std::lock_guard lock(mutex_);
+    connections_[connection->id_] = connection;
+  }
+  auto unregister = [&] {
+    std::lock_guard lock(mutex_);
+    connections_.erase(connection->id_);
+  };
   if (TMC_REAL(bind)(fd, reinterpret_cast<sockaddr*>(&own), own_length) != 0 ||
       TMC_REAL(connect)(fd, reinterpret_cast<sockaddr*>(&target), target_length) != 0) {
     // Backlog full (EAGAIN): drop the OPEN like a SYN; the client retries. The application's
     // listener gone (ECONNREFUSED/ENOENT): nobody will accept, refuse at once.
     int error = errno;
+    unregister();
     log_debug("OPEN from {}: application listener not ready: {}", client.to_string(), std::strerror(error));
     FdTable::clear(fd);
     TMC_REAL(close)(fd);
@@ -725,19 +738,18 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   connection->engine_fd_ = fd;
   try {
     InetEndpoint bind_to{listener->local_.address, 0};
-    connection->port_ = factory_->open(listener->rule_->manifest, bind_to.to_string());
+    auto port = factory_->open(listener->rule_->manifest, bind_to.to_string());
+    std::lock_guard lock(connection->out_mutex_);  // stats() may read port_ already
+    connection->port_ = std::move(port);
   } catch (const std::exception& error) {
     log_warn("OPEN from {}: cannot open channel: {}", client.to_string(), error.what());
+    unregister();
     FdTable::clear(fd);
     TMC_REAL(close)(fd);
     return;
   }
   connection->port_->set_peer(client.to_string());
   wire(connection);
-  {
-    std::lock_guard lock(mutex_);
-    connections_[connection->id_] = connection;
-  }
   listener->opened_[key] = connection->id_;
   join_ordering_group(connection, "s " + std::to_string(listener->id_) + " " + client.address.to_string());
   connection->state_ = Connection::State::established;
