@@ -14,5 +14,7 @@ accepted, _ = server.accept()
 for _ in range(5):
     client.sendall(b"x" * 100)
     accepted.recv(100, socket.MSG_WAITALL)
+    accepted.sendall(b"y" * 50)  # replies from the accepted (server) side
+    client.recv(50, socket.MSG_WAITALL)
 print("READY", flush=True)
 time.sleep(seconds)

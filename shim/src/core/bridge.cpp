@@ -696,6 +696,7 @@ void Bridge::accept_open(const std::shared_ptr<Listener>& listener, std::uint32_
   ShimScope scope;
   auto connection = std::make_shared<Connection>();
   connection->id_ = next_id_++;
+  connection->state_ = Connection::State::accepting;  // not `connecting`: getpeername etc. answer at once
   connection->rule_ = listener->rule_;
   connection->bridge_ = this;
   connection->peer_ = client;

@@ -57,7 +57,9 @@ struct OrderingGroup {
 
 class Connection {
  public:
-  enum class State { connecting, established, closed, failed };
+  // accepting: a server-side connection between its registration and the end of
+  // Bridge::accept_open (the application's accept() may already have returned it).
+  enum class State { connecting, accepting, established, closed, failed };
 
   std::uint64_t id() const { return id_; }
   State state() const { return state_.load(); }
