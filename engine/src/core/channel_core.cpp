@@ -396,12 +396,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       return;
     }
 
-    wire::CommonHeader common;
-    common.flags = message.flags;
-    common.channel_id = channel_id_;
-    common.sender_id = sender_id_;
-    common.epoch = epoch_;
-    common.stream = stream.window.id();
+    wire::CommonHeader common = own_header(wire::PacketType::data, message.flags, stream.window.id());
     wire::DataHeader data;
     data.sequence = sequence;
     data.forward_sequence = std::min(stream.window.forward_sequence(), message.first_sequence);
@@ -600,17 +595,25 @@ void ChannelCore::handle_sequence(std::span<const std::byte> datagram, const wir
   drain_total_order(now);
 }
 
+// The common header of a packet this member sends: its channel, sender id and epoch. The
+// encoders fill the type where the frame decides it, the lengths and the checksum.
+wire::CommonHeader ChannelCore::own_header(wire::PacketType type, std::uint16_t flags, std::uint16_t stream) const {
+  wire::CommonHeader common;
+  common.type = type;
+  common.flags = flags;
+  common.channel_id = channel_id_;
+  common.sender_id = sender_id_;
+  common.epoch = epoch_;
+  common.stream = stream;
+  return common;
+}
+
 void ChannelCore::transmit_sequence(const std::string& destination, const SequenceMessage& message) {
   std::byte type_part[TMC_SEQ_HEADER_SIZE + TMC_SEQ_STAMP_SIZE * TMC_SEQ_MAX_STAMPS];
   const std::size_t size = encode_sequence(message, type_part);
   if (size == 0) return;
-  wire::CommonHeader common;
-  common.type = wire::PacketType::sequence;
-  common.flags = sequence_flags_;
-  common.channel_id = channel_id_;
-  common.sender_id = sender_id_;
-  common.epoch = epoch_;
-  common.stream = kMemberStream;  // sent to each member itself: the kernel fan-out leaves stream 0 alone
+  // Stream kMemberStream: sent to each member itself, the kernel fan-out leaves stream 0 alone.
+  wire::CommonHeader common = own_header(wire::PacketType::sequence, sequence_flags_, kMemberStream);
   std::byte packet[sizeof type_part];
   const std::size_t bytes = wire::encode_raw(packet, common, std::span(type_part).subspan(TMC_COMMON_HEADER_SIZE, size - TMC_COMMON_HEADER_SIZE), {});
   for (const auto& member : members_) {
@@ -690,12 +693,8 @@ void ChannelCore::disarm_if_idle() {
 }
 
 void ChannelCore::send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now) {
-  wire::CommonHeader common;
-  common.flags = stream.checksummed ? TMC_FLAG_CHECKSUM : 0;
-  common.channel_id = channel_id_;
-  common.sender_id = sender_id_;
-  common.epoch = epoch_;
-  common.stream = stream_id;
+  wire::CommonHeader common =
+      own_header(wire::PacketType::data, stream.checksummed ? TMC_FLAG_CHECKSUM : 0, stream_id);
   wire::AckFrame ack;
   ack.acked_epoch = stream.epoch;
   ack.ack_delay_us = static_cast<std::uint32_t>(
@@ -924,10 +923,7 @@ void ChannelCore::send_control(std::uint8_t subtype, std::uint32_t argument, con
     if (member.name == member_or_address) destination = member.address;
   if (!destination) destination = SocketAddress::parse(member_or_address);
   if (!destination) throw std::invalid_argument("send_control: no member or address '" + member_or_address + "'");
-  wire::CommonHeader common;
-  common.channel_id = channel_id_;
-  common.sender_id = sender_id_;
-  common.epoch = epoch_;
+  wire::CommonHeader common = own_header(wire::PacketType::data, 0, 0);
   std::byte buffer[TMC_CONTROL_HEADER_SIZE];
   const std::size_t size = wire::encode_control(buffer, common, wire::ControlFrame{subtype, argument});
   output_.transmit(*destination, std::span(buffer, size));
@@ -1025,13 +1021,7 @@ void ChannelCore::set_application_queue_bytes(std::uint64_t bytes, TimePoint now
 void ChannelCore::transmit_credit(const SocketAddress& to, std::uint16_t stream, const CreditMessage& message) {
   std::byte packet[TMC_CREDIT_HEADER_SIZE];
   if (encode_credit(message, packet) == 0) return;
-  wire::CommonHeader common;
-  common.type = wire::PacketType::credit;
-  common.flags = sequence_flags_;
-  common.channel_id = channel_id_;
-  common.sender_id = sender_id_;
-  common.epoch = epoch_;
-  common.stream = stream;
+  wire::CommonHeader common = own_header(wire::PacketType::credit, sequence_flags_, stream);
   std::byte out[TMC_CREDIT_HEADER_SIZE];
   const std::size_t bytes = wire::encode_raw(
       out, common, std::span(packet).subspan(TMC_COMMON_HEADER_SIZE, TMC_CREDIT_HEADER_SIZE - TMC_COMMON_HEADER_SIZE), {});

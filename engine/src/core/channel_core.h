@@ -156,6 +156,7 @@ class ChannelCore : private SendStream::Events {
   void handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
                        const SocketAddress& source, TimePoint now);
   void drain_total_order(TimePoint now);
+  wire::CommonHeader own_header(wire::PacketType type, std::uint16_t flags, std::uint16_t stream) const;
   void transmit_sequence(const std::string& destination, const SequenceMessage& message);
   void handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
                      const SocketAddress& source, TimePoint now);

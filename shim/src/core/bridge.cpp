@@ -387,20 +387,11 @@ std::optional<InetEndpoint> Bridge::accepted_peer(int app_fd, std::uint64_t* con
 
 void Bridge::run() {
   engine_thread = true;
-  epoll_event events[64];
   while (!stopping_) {
-    int count = ::epoll_wait(epoll_fd_, events, 64, 10);
-    for (int i = 0; i < count; ++i) {
-      auto id = events[i].data.u64;
-      if (id == kBridgeWakeId) {
-        drain_eventfd(wake_fd_);
-        continue;
-      }
-      auto connection = find(id);
-      if (!connection) continue;
-      if (events[i].events & EPOLLOUT) flush_out(connection);
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(connection);
-    }
+    dispatch_epoll_events(
+        epoll_fd_, wake_fd_, 10, [this](std::uint64_t id) { return find(id); },
+        [this](const std::shared_ptr<Connection>& connection) { flush_out(connection); },
+        [this](const std::shared_ptr<Connection>& connection) { on_readable(connection); });
     // Control events queued by the runtime thread.
     std::deque<ControlEvent> pending;
     {

@@ -23,6 +23,7 @@
 // waits in the socketpair, and deliveries are written to the engine end by the runtime thread.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include <atomic>
@@ -303,6 +304,26 @@ constexpr std::uint64_t kBridgeWakeId = 0;
 void open_wakeable_epoll(int& epoll_fd, int& wake_fd);
 void wake_eventfd(int wake_fd);  // makes the loop's epoll_wait return
 void drain_eventfd(int wake_fd);  // on kBridgeWakeId: reads the nonblocking eventfd empty
+// One turn of that loop: waits up to timeout_ms, drains the eventfd, and for every other event
+// calls find(id) and, when it yields an object, on_writable(object) on EPOLLOUT and then
+// on_readable(object) on EPOLLIN/EPOLLHUP/EPOLLERR.
+template <class Find, class OnWritable, class OnReadable>
+void dispatch_epoll_events(int epoll_fd, int wake_fd, int timeout_ms, Find&& find, OnWritable&& on_writable,
+                           OnReadable&& on_readable) {
+  epoll_event events[64];
+  int count = ::epoll_wait(epoll_fd, events, 64, timeout_ms);
+  for (int i = 0; i < count; ++i) {
+    auto id = events[i].data.u64;
+    if (id == kBridgeWakeId) {
+      drain_eventfd(wake_fd);
+      continue;
+    }
+    auto object = find(id);
+    if (!object) continue;
+    if (events[i].events & EPOLLOUT) on_writable(object);
+    if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(object);
+  }
+}
 constexpr int kInternalFdBase = 900;
 
 }  // namespace tmc::shim

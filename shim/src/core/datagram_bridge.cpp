@@ -242,20 +242,11 @@ int DatagramBridge::join_group(DatagramSocket& socket, const std::string& group)
 
 void DatagramBridge::run() {
   engine_thread = true;
-  epoll_event events[64];
   while (!stopping_) {
-    int count = ::epoll_wait(epoll_fd_, events, 64, 50);
-    for (int i = 0; i < count; ++i) {
-      auto id = events[i].data.u64;
-      if (id == kBridgeWakeId) {
-        drain_eventfd(wake_fd_);
-        continue;
-      }
-      auto socket = find(id);
-      if (!socket) continue;
-      if (events[i].events & EPOLLOUT) flush_out(socket);
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(socket);
-    }
+    dispatch_epoll_events(
+        epoll_fd_, wake_fd_, 50, [this](std::uint64_t id) { return find(id); },
+        [this](const std::shared_ptr<DatagramSocket>& socket) { flush_out(socket); },
+        [this](const std::shared_ptr<DatagramSocket>& socket) { on_readable(socket); });
     std::deque<std::uint64_t> dirty;
     std::vector<std::shared_ptr<DatagramSocket>> closing;
     {
