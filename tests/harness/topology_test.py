@@ -168,6 +168,41 @@ class TopologyLifecycle(unittest.TestCase):
         self.assertLess(self._packets_seen_for("keep", udp_gso), wire_udp)
         self.assertLess(self._packets_seen_for("keep", tcp), wire_tcp)
 
+    def _largest_udp_gro_receive(self, mode: str) -> int:
+        """The largest datagram a UDP_GRO receiver on h1 reads while h0 sends 5 UDP GSO
+        super-packets of 44 x 1400 bytes: > 1400 only if the receiver's GRO coalesced them."""
+        with tempfile.TemporaryDirectory() as tmp:
+            topo = Topology(2, workdir=Path(tmp), offloads=mode)
+            try:
+                topo.create()
+                # UDP_GRO = 104, UDP_SEGMENT = 103 (linux/udp.h); a TCP connect ends the receiver.
+                receiver = topo.start(topo.hosts[1], ["python3", "-c",
+                                      "import socket,select\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                                      "u.setsockopt(17,104,1);u.bind(('10.77.0.2',9997));u.setblocking(False)\n"
+                                      "t=socket.socket();t.bind(('10.77.0.2',9998));t.listen()\nbig=0\n"
+                                      "while True:\n r,_,_=select.select([u,t],[],[],10)\n if not r: break\n"
+                                      " if u in r: big=max(big,len(u.recv(65536)))\n"
+                                      " elif t in r: t.accept(); break\n"
+                                      "while True:\n try: big=max(big,len(u.recv(65536)))\n"
+                                      " except BlockingIOError: break\nprint(big)"], "receiver")
+                time.sleep(0.5)
+                status, out = topo.run(topo.hosts[0], ["python3", "-c",
+                                       "import socket,time;u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                                       "u.setsockopt(17,103,1400);[u.sendto(b'y'*61600,('10.77.0.2',9997)) for _ in range(5)];"
+                                       "time.sleep(0.2);s=socket.create_connection(('10.77.0.2',9998),timeout=5);s.close()"],
+                                       "sender", timeout=20)
+                self.assertEqual(status, 0, out)
+                receiver.popen.wait(timeout=15)
+                return int((Path(tmp) / "receiver.log").read_text().split()[-1])
+            finally:
+                self.assertEqual(topo.teardown(), [])
+
+    def test_nic_mode_receivers_coalesce(self):
+        # offloads nic promises receivers GRO (a NIC's GRO/LRO): a veth feeds its peer's GRO
+        # only when the sending veth (the switch port) has no TSO features.
+        self.assertGreater(self._largest_udp_gro_receive("nic"), 1400)
+        self.assertEqual(self._largest_udp_gro_receive("off"), 1400)
+
     def _experiment(self, tmp: Path, port: int, keys: int, duration: float, loss: str) -> Path:
         path = tmp / "exp.yaml"
         path.write_text(f"""

@@ -22,6 +22,9 @@ struct PortStats {
   std::uint64_t messages_sent = 0, bytes_sent = 0, messages_delivered = 0, bytes_delivered = 0;
   std::uint64_t packets_sent = 0, packets_received = 0, retransmissions = 0, abandoned = 0;
   std::uint64_t malformed_dropped = 0, duplicates_dropped = 0;
+  // UDP GSO super-packets sent (and the packets in them), GRO-coalesced datagrams received
+  // (and the packets split from them): tmc::ChannelStats.
+  std::uint64_t gso_sends = 0, gso_segments = 0, gro_receives = 0, gro_segments = 0;
   double smoothed_rtt_us = 0, rtt_p99_us = 0;
 };
 

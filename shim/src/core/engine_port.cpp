@@ -95,6 +95,10 @@ class EnginePort : public ChannelPort {
     out.abandoned = stats.abandoned;
     out.malformed_dropped = stats.malformed_dropped;
     out.duplicates_dropped = stats.duplicates_dropped;
+    out.gso_sends = stats.gso_sends;
+    out.gso_segments = stats.gso_segments;
+    out.gro_receives = stats.gro_receives;
+    out.gro_segments = stats.gro_segments;
     out.smoothed_rtt_us = std::chrono::duration<double, std::micro>(stats.smoothed_rtt).count();
     out.rtt_p99_us = std::chrono::duration<double, std::micro>(stats.rtt_p99).count();
     return out;
