@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <random>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "core/socket_ops.h"
@@ -415,6 +417,68 @@ TEST_F(BridgeTest, DirectSendsKeepOrderWithBytesStillInTheSocketpair) {
   writer.join();
   EXPECT_GT(direct, 0);
   EXPECT_GE(kernel, 1000);
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected);
+  ops::close(client);
+  ops::close(server);
+  ops::close(listener);
+}
+
+// `stream` framing: a direct write of any size within the unacknowledged window goes to the
+// channel straight from the application's buffers, cut at Framer::kChunk per buffer; a write
+// larger than the window takes the socketpair. Large direct and socketpair writes interleave
+// in order.
+TEST_F(BridgeTest, LargeStreamWritesGoDirectInChunksAndKeepOrder) {
+  std::uint16_t port;
+  int listener = listen_on("127.0.0.1", &port);
+  int client = connect_to("127.0.0.1", port);
+  int server = ops::accept4(listener, nullptr, nullptr, 0);
+  ASSERT_GE(server, 0);
+  hub()->drain();
+  auto before = hub()->recorded().size();
+  std::string first(100 * 1024, 'a'), second(50 * 1024, 'b');
+  for (std::size_t i = 0; i < first.size(); i += 977) first[i] = static_cast<char>('0' + i % 10);
+  iovec parts[2] = {{first.data(), first.size()}, {second.data(), second.size()}};
+  ASSERT_TRUE(ops::direct_send(client, parts, 2, 0));
+  std::string received;
+  std::vector<char> buffer(256 * 1024);
+  while (received.size() < first.size() + second.size()) {
+    ssize_t count = ::read(server, buffer.data(), buffer.size());
+    ASSERT_GT(count, 0);
+    received.append(buffer.data(), static_cast<std::size_t>(count));
+  }
+  EXPECT_TRUE(received == first + second);
+  hub()->drain();
+  auto sizes = hub()->recorded();
+  EXPECT_EQ(std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(before), sizes.end()),
+            (std::vector<std::size_t>{61440, 40960, 51200}));
+  std::string huge(2u << 20, 'h');  // above max_outstanding_bytes (1 MiB)
+  iovec too_large{huge.data(), huge.size()};
+  EXPECT_FALSE(ops::direct_send(client, &too_large, 1, 0));
+
+  std::string expected;
+  int direct = 0, kernel = 0;
+  std::thread writer([&] {
+    std::mt19937 random(7);
+    for (int i = 0; i < 200; ++i) {
+      std::string chunk(1 + random() % (200 * 1024), static_cast<char>('A' + i % 26));
+      chunk.front() = '<';
+      chunk.back() = '>';
+      expected += chunk;
+      iovec data{chunk.data(), chunk.size()};
+      if (i % 3 != 0 && ops::direct_send(client, &data, 1, MSG_NOSIGNAL)) {
+        ++direct;
+      } else {
+        write_all(client, chunk);
+        ++kernel;
+      }
+    }
+    ::shutdown(client, SHUT_WR);
+  });
+  received = read_all(server);
+  writer.join();
+  EXPECT_GT(direct, 20);
+  EXPECT_GE(kernel, 60);
   EXPECT_EQ(received.size(), expected.size());
   EXPECT_TRUE(received == expected);
   ops::close(client);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -33,9 +34,18 @@ using Clock = std::chrono::steady_clock;
 // (a 64 KiB read used to leave a 4 KiB message behind each 60 KiB one: twice the messages, and a
 // short last fragment that ends a UDP GSO run early).
 constexpr std::size_t kReadSize = 4 * Framer::kChunk;
-// Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
-// sending while the application copies its next buffer beats doing both on one thread.
+// Larger writes go through the socketpair under framings that buffer (lines, length prefixes,
+// send-call boundaries): the framer copies them anyway. `stream` framing sends a direct write of
+// any size straight from the application's buffer (Bridge::send_direct), bounded only by the
+// unacknowledged-bytes window, unless $TMC_SHIM_DIRECT_BULK is "0" (A/B measurements).
 constexpr std::size_t kDirectSendLimit = 16 * 1024;
+bool direct_bulk_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("TMC_SHIM_DIRECT_BULK");
+    return !(value && std::strcmp(value, "0") == 0);
+  }();
+  return enabled;
+}
 constexpr std::chrono::milliseconds kCloseRepeat{20};
 constexpr int kCloseRepeats = 3;
 // Unreliable channels cannot wait for lost messages before the peer's CLOSE takes effect.
@@ -872,7 +882,11 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection, bool at_
 
 bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count,
                          std::size_t total) {
-  if (total == 0 || total > kDirectSendLimit || connection->state() != Connection::State::established) return false;
+  const bool stream_bulk = connection->framer_.framing() == Framing::stream && direct_bulk_enabled();
+  if (total == 0 || (total > kDirectSendLimit && !stream_bulk) ||
+      connection->state() != Connection::State::established) {
+    return false;
+  }
   if (connection->outstanding_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(total) >
       static_cast<std::int64_t>(options_.max_outstanding_bytes)) {
     return false;
@@ -893,6 +907,19 @@ bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const io
   char peeked;
   if (TMC_REAL(recv)(connection->engine_fd_, &peeked, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN) return false;
   auto& framer = connection->framer_;
+  if (stream_bulk && framer.buffered() == 0) {
+    // `stream` cuts at Framer::kChunk whatever the bytes are: each chunk goes to the channel
+    // straight from the application's buffer (the engine copies it before send() returns), as
+    // on_readable() does from its read buffer — no socketpair, framer or bridge-thread hop.
+    connection->direct_sends_.fetch_add(1, std::memory_order_relaxed);
+    for (int i = 0; i < count; ++i) {
+      std::span<const std::byte> bytes(static_cast<const std::byte*>(data[i].iov_base), data[i].iov_len);
+      for (std::size_t at = 0; at < bytes.size(); at += Framer::kChunk)
+        emit_message(connection, bytes.subspan(at, std::min(Framer::kChunk, bytes.size() - at)));
+    }
+    return true;
+  }
+  if (total > kDirectSendLimit) return false;
   if (framer.framing() == Framing::send_call) {
     std::lock_guard lock(connection->boundary_mutex_);
     if (!connection->pending_writes_.empty() || framer.buffered() != 0) return false;
