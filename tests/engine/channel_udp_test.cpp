@@ -67,6 +67,30 @@ TEST(ChannelUdp, ThreeMembersReliableFifoOnLoopback) {
 // Back-to-back sends are coalesced (SendCoalescer) and flushed by the runtime thread: every
 // message of a burst arrives, in send order on lossless loopback, including the last one with
 // nothing sent after it; a lone send after a pause arrives as well.
+// A channel on a dual-stack AF_INET6 socket ([::], as a shimmed server that listened on [::]
+// gets) hears an IPv4 peer as ::ffff:a.b.c.d; its acks must still match the member's AF_INET
+// address. They did not: every message to the peer was retransmitted until abandoned.
+TEST(ChannelUdp, DualStackChannelMatchesAcksOfAnIpv4Peer) {
+  // As the shim opens connection channels: no member names in the manifest, the peer added as
+  // "peer" by address, so acks are matched by their source address (the sender ids differ).
+  Manifest manifest{.ordering = Ordering::fifo, .reliability = Reliability{.kind = Reliability::Kind::all}};
+  manifest.channel = "dual-stack-test";
+  Channel a(manifest, {.local_address = "[::]:0"});
+  Channel b(manifest, {.local_address = "127.0.0.1:0"});
+  a.add_member({"peer", "127.0.0.1:" + std::to_string(b.local_port())});
+  b.add_member({"peer", "127.0.0.1:" + std::to_string(a.local_port())});
+  std::vector<Completion> completions;
+  for (int i = 0; i < 20; ++i) completions.push_back(a.send("reply " + std::to_string(i)));
+  for (auto& completion : completions) ASSERT_EQ(completion.wait_for(5s), SendStatus::delivered);
+  for (int i = 0; i < 20; ++i) {
+    auto message = b.recv(5s);
+    ASSERT_TRUE(message);
+    EXPECT_EQ(text_of(*message), "reply " + std::to_string(i));
+  }
+  EXPECT_EQ(a.stats().retransmissions, 0u);
+  EXPECT_GT(a.stats().smoothed_rtt.count(), 0);
+}
+
 TEST(ChannelUdp, CoalescedBurstOfUnreliableSendsArrivesWholeAndInOrder) {
   Group group({});
   constexpr int kMessages = 5000;  // 5000 x ~100 B: far below the 8 MiB socket buffers

@@ -51,6 +51,7 @@ class BridgeTest : public ::testing::Test {
     configuration.make_factory = [] { return std::make_shared<testing::LoopbackFactory>(hub()); };
     configuration.bridge_options.connect_timeout = 800ms;
     configuration.bridge_options.first_retry = 50ms;
+    configuration.bridge_options.direct_bulk = true;  // LargeStreamWritesGoDirectInChunksAndKeepOrder
     configure(configuration);
   }
   void SetUp() override {
@@ -424,8 +425,9 @@ TEST_F(BridgeTest, DirectSendsKeepOrderWithBytesStillInTheSocketpair) {
   ops::close(listener);
 }
 
-// `stream` framing: a direct write of any size within the unacknowledged window goes to the
-// channel straight from the application's buffers, cut at Framer::kChunk per buffer; a write
+// `stream` framing with Options::direct_bulk (this fixture sets it): a direct write of any size
+// within the unacknowledged window goes to the channel straight from the application's
+// buffers, cut at Framer::kChunk per buffer; a write
 // larger than the window takes the socketpair. Large direct and socketpair writes interleave
 // in order.
 TEST_F(BridgeTest, LargeStreamWritesGoDirectInChunksAndKeepOrder) {

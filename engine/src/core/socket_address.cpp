@@ -61,6 +61,19 @@ SocketAddress SocketAddress::ipv4(std::uint32_t host_order_address, std::uint16_
   return address;
 }
 
+SocketAddress SocketAddress::without_v4_mapping() const {
+  if (family() != AF_INET6) return *this;
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+  if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return *this;
+  SocketAddress address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);
+  v4->sin_family = AF_INET;
+  v4->sin_port = v6->sin6_port;
+  std::memcpy(&v4->sin_addr, v6->sin6_addr.s6_addr + 12, 4);
+  address.length = sizeof(sockaddr_in);
+  return address;
+}
+
 std::uint16_t SocketAddress::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
   if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);

@@ -19,6 +19,10 @@ struct SocketAddress {
   static std::optional<SocketAddress> parse(const std::string& text);  // numeric host only
   static SocketAddress from(const sockaddr* address, socklen_t length);
   static SocketAddress ipv4(std::uint32_t host_order_address, std::uint16_t port);
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack AF_INET6 socket reports for
+  // an IPv4 peer) as the AF_INET address it stands for; any other address unchanged. Receive
+  // paths apply it, so a peer has one form whichever socket family heard it.
+  SocketAddress without_v4_mapping() const;
 
   int family() const { return storage.ss_family; }
   std::uint16_t port() const;

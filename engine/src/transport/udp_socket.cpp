@@ -285,7 +285,10 @@ std::size_t UdpSocket::receive_batch(
     message.msg_namelen = sizeof(sockaddr_storage);  // ready for the next call
     const std::size_t segment_size = gro_segment_size(message);
     message.msg_controllen = sizeof buffers.control[i];
-    const auto source = core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]), source_length);
+    // Unmapped: acks and replies from an IPv4 peer must match the member's AF_INET address when
+    // this socket is dual-stack AF_INET6 (a server bound to [::]).
+    const auto source =
+        core::SocketAddress::from(reinterpret_cast<sockaddr*>(&sources[i]), source_length).without_v4_mapping();
     if (message.msg_flags & MSG_TRUNC) continue;  // larger than any TMC packet (or GRO batch)
     const std::span<const std::byte> datagram(buffer + i * kMaxDatagram, headers[i].msg_len);
     const std::size_t segments =
@@ -325,8 +328,9 @@ std::size_t UdpSocket::receive_errors(const std::function<void(const core::Socke
       std::memcpy(&error, CMSG_DATA(header), sizeof error);
       if (error.ee_origin != SO_EE_ORIGIN_ICMP && error.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
       // msg_name is the original destination of the datagram the ICMP error answers.
-      on_error(core::SocketAddress::from(reinterpret_cast<sockaddr*>(&destination), message.msg_namelen),
-               static_cast<int>(error.ee_errno));
+      const auto answered =
+          core::SocketAddress::from(reinterpret_cast<sockaddr*>(&destination), message.msg_namelen).without_v4_mapping();
+      on_error(answered, static_cast<int>(error.ee_errno));
     }
   }
 }

@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -34,18 +33,10 @@ using Clock = std::chrono::steady_clock;
 // (a 64 KiB read used to leave a 4 KiB message behind each 60 KiB one: twice the messages, and a
 // short last fragment that ends a UDP GSO run early).
 constexpr std::size_t kReadSize = 4 * Framer::kChunk;
-// Larger writes go through the socketpair under framings that buffer (lines, length prefixes,
-// send-call boundaries): the framer copies them anyway. `stream` framing sends a direct write of
-// any size straight from the application's buffer (Bridge::send_direct), bounded only by the
-// unacknowledged-bytes window, unless $TMC_SHIM_DIRECT_BULK is "0" (A/B measurements).
+// Larger writes go through the socketpair: for bulk transfers the bridge thread framing and
+// sending while the application copies its next buffer measured better on two cores
+// (Options::direct_bulk lifts the limit for `stream` framing).
 constexpr std::size_t kDirectSendLimit = 16 * 1024;
-bool direct_bulk_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("TMC_SHIM_DIRECT_BULK");
-    return !(value && std::strcmp(value, "0") == 0);
-  }();
-  return enabled;
-}
 constexpr std::chrono::milliseconds kCloseRepeat{20};
 constexpr int kCloseRepeats = 3;
 // Unreliable channels cannot wait for lost messages before the peer's CLOSE takes effect.
@@ -882,7 +873,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection, bool at_
 
 bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const iovec* data, int count,
                          std::size_t total) {
-  const bool stream_bulk = connection->framer_.framing() == Framing::stream && direct_bulk_enabled();
+  const bool stream_bulk = connection->framer_.framing() == Framing::stream && options_.direct_bulk;
   if (total == 0 || (total > kDirectSendLimit && !stream_bulk) ||
       connection->state() != Connection::State::established) {
     return false;

@@ -181,6 +181,13 @@ class Bridge {
     // cross-connection ordering (ordering_clear) makes a competing connection wait for, and
     // memory per bulk connection (kernel TCP's send buffer is the comparison: 4 MiB at most).
     std::size_t max_outstanding_bytes = 1u << 20;
+    // `stream` framing: a direct send (send_direct) of any size within max_outstanding_bytes,
+    // cut at Framer::kChunk straight from the application's buffers, instead of at most 16 KiB
+    // ($TMC_SHIM_DIRECT_BULK=1). Off by default: it saves the socketpair's two copies and the
+    // bridge-thread hop, but the application's thread then does every sendmmsg itself, and
+    // where the kernel segments in software (harness offloads nic) the pipelining the bridge
+    // thread gives measured worth more (docs/shim.md, session 4).
+    bool direct_bulk = false;
   };
 
   explicit Bridge(std::shared_ptr<ChannelFactory> factory) : Bridge(std::move(factory), Options{}) {}

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #ifdef TMC_SHIM_LOOPBACK_CHANNELS
@@ -91,6 +92,9 @@ __attribute__((constructor(101))) static void tmc_shim_start() {
   configuration.bridge_options.connect_timeout = connect_timeout();
   if (const char* value = std::getenv("TMC_SHIM_MAX_OUTSTANDING"); value && *value) {
     configuration.bridge_options.max_outstanding_bytes = std::strtoull(value, nullptr, 10);
+  }
+  if (const char* value = std::getenv("TMC_SHIM_DIRECT_BULK"); value && *value) {
+    configuration.bridge_options.direct_bulk = std::strcmp(value, "0") != 0;
   }
   configure(std::move(configuration));
   ::pthread_atfork(before_fork, after_fork_parent, child_after_fork);
