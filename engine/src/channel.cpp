@@ -75,6 +75,13 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // Output
   void transmit(const SocketAddress& to, std::span<const std::byte> packet) override { socket->queue(to, packet); }
+  // The application's bytes of a send in progress are sent from where they are; Channel::send
+  // flushes or copies them (own_borrowed) before it returns.
+  void transmit(const SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload,
+                bool borrowed_for_send) override {
+    if (borrowed_for_send) socket->queue_borrowed(to, header, payload);
+    else socket->queue(to, header, payload);
+  }
   void deliver(Message&& message) override { to_deliver.push_back(std::move(message)); }
   void gap(const Gap& gap) override { gaps.push_back(gap); }
   void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
@@ -408,8 +415,17 @@ Completion Channel::send(std::span<const std::byte> payload, const Manifest& per
       impl_->send_space.wait_for(lock, std::chrono::milliseconds(10));
     }
   }
-  Completion completion = impl_->core->send(payload, per_message, Clock::now());
+  // Unreliable packets queued by this send may point at `payload` (zero-copy): they leave in
+  // after_send's flush, or are copied into the socket's queue before `payload` is given back.
+  Completion completion;
+  try {
+    completion = impl_->core->send(payload, per_message, Clock::now());
+  } catch (...) {
+    impl_->socket->own_borrowed();
+    throw;
+  }
   const bool post = impl_->after_send();
+  impl_->socket->own_borrowed();
   lock.unlock();
   if (post) impl_->runtime->impl().post(impl_->socket->fd());
   return completion;

@@ -33,6 +33,21 @@ class SimNetwork {
     void transmit(const SocketAddress& to, std::span<const std::byte> packet) override {
       network->send(address, to, packet);
     }
+    // Two-piece DATA packets (unreliable sends): which payload bytes the core handed over and
+    // whether it lent the application's own (borrowed_for_send); sent as one packet.
+    struct PieceTransmit {
+      const std::byte* payload;
+      std::size_t length;
+      bool borrowed_for_send;
+    };
+    std::vector<PieceTransmit> piece_transmits;
+    void transmit(const SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload,
+                  bool borrowed_for_send) override {
+      piece_transmits.push_back({payload.data(), payload.size(), borrowed_for_send});
+      std::vector<std::byte> packet(header.begin(), header.end());
+      packet.insert(packet.end(), payload.begin(), payload.end());
+      network->send(address, to, packet);
+    }
     void deliver(Message&& message) override {
       if (on_deliver) on_deliver(message);
       delivered.push_back(std::move(message));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <set>
 #include <stdexcept>
@@ -13,6 +14,14 @@
 #include "tmc/wire_format.h"
 
 namespace tmc::core {
+
+void ChannelCore::Output::transmit(const SocketAddress& to, std::span<const std::byte> header,
+                                   std::span<const std::byte> payload, bool) {
+  std::vector<std::byte> packet(header.begin(), header.end());
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  transmit(to, packet);
+}
+
 namespace {
 
 constexpr std::uint16_t kMemberStream = 0;  // wire stream id of point-to-point streams
@@ -321,7 +330,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
 
   ++stats_.messages_sent;
   stats_.bytes_sent += payload.size();
-  auto shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
+  // Copied only if a backlog still holds the message when send() returns (see Outgoing).
+  std::shared_ptr<const std::vector<std::byte>> shared_payload;
 
   if (flow_control_) {
     // Sender memory: held until every backlog sent it and its completion resolved.
@@ -331,8 +341,15 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   }
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
     if (flow_control_) ++held_[message_id].backlogs;
-    stream.backlog.push_back(Outgoing{message_id, shared_payload, pipeline.flags, mask, fragments});
+    stream.backlog.push_back(Outgoing{message_id, payload, nullptr, pipeline.flags, mask, fragments});
     pump(stream, now);
+    // Left (wholly or some fragments) for a later pump, after the application's bytes are gone.
+    if (!stream.backlog.empty() && stream.backlog.back().message_id == message_id) {
+      Outgoing& left = stream.backlog.back();
+      if (!shared_payload) shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
+      left.owner = shared_payload;
+      left.payload = *shared_payload;
+    }
   };
   std::vector<int> sorted = targets;
   std::sort(sorted.begin(), sorted.end());
@@ -379,11 +396,11 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       message.first_sequence = sequence;
       // Total order: the member's own message waits for its stamp like everyone else's copy.
       if ((message.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
-        total_->on_data({sender_id_, epoch_, sequence}, *message.payload, now);
+        total_->on_data({sender_id_, epoch_, sequence}, {message.payload.begin(), message.payload.end()}, now);
         drain_total_order(now);
       }
     }
-    const std::size_t length = message.payload->size();
+    const std::size_t length = message.payload.size();
     const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
     const std::size_t offset = std::size_t(size) * message.next_fragment;
     const std::size_t chunk = message.fragment_count == 1 ? length : std::min<std::size_t>(size, length - offset);
@@ -408,19 +425,32 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
     packet.pending = message.reliable_mask;
-    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
-    std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
-    buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
-    const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
-    buffer.resize(bytes);
+    const std::span<const std::byte> fragment = message.payload.subspan(offset, chunk);
+    std::array<std::byte, TMC_DATA_HEADER_SIZE> header;
+    wire::encode_data_header(header, common, data, fragment);
+    const std::size_t bytes = header.size() + fragment.size();
+    // A reliable packet owns its bytes (retransmissions; an ack recycles the buffer): header and
+    // fragment are appended to a recycled buffer, no zero-fill. An unreliable one is sent as
+    // header ++ fragment straight from the message; from the application's own bytes while
+    // this is the send() that queued it (Output::transmit borrowed_for_send).
+    if (message.reliable_mask) {
+      packet.bytes = stream.window.take_buffer();  // recycled capacity
+      packet.bytes.assign(header.begin(), header.end());
+      packet.bytes.insert(packet.bytes.end(), fragment.begin(), fragment.end());
+    }
+    const bool borrowed = !message.owner;
+    auto transmit = [&](const SocketAddress& to) {
+      if (message.reliable_mask) output_.transmit(to, packet.bytes);
+      else output_.transmit(to, header, fragment, borrowed);
+    };
     if (stream.user_space_fanout) {
       for (int receiver : stream.window.receivers())
         if (members_[receiver].address) {
-          output_.transmit(*members_[receiver].address, buffer);
+          transmit(*members_[receiver].address);
           ++stats_.packets_sent;
         }
     } else {
-      if (destination) output_.transmit(*destination, buffer);
+      if (destination) transmit(*destination);
       ++stats_.packets_sent;
     }
     stream.pacer->on_sent(bytes, now);

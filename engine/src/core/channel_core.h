@@ -45,6 +45,13 @@ class ChannelCore : private SendStream::Events {
   struct Output {
     virtual ~Output() = default;
     virtual void transmit(const SocketAddress& to, std::span<const std::byte> packet) = 0;
+    // A DATA packet in two pieces, header ++ payload (what transmit(to, packet) would get, not
+    // concatenated). With `borrowed_for_send` the payload is the application's bytes of the
+    // ChannelCore::send call in progress: the Output may keep referring to them until that
+    // call's caller returns to the application (it sends or copies them before then). Without
+    // it the payload is valid during this call only. The default concatenates.
+    virtual void transmit(const SocketAddress& to, std::span<const std::byte> header,
+                          std::span<const std::byte> payload, bool borrowed_for_send);
     virtual void deliver(Message&& message) = 0;
     virtual void gap(const Gap&) {}
     virtual void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
@@ -115,7 +122,11 @@ class ChannelCore : private SendStream::Events {
   };
   struct Outgoing {
     std::uint64_t message_id;
-    std::shared_ptr<const std::vector<std::byte>> payload;
+    // The message's bytes: the application's own (`owner` empty) while the send() that queued
+    // it runs, else *owner — send() copies a message into `owner` only when it is still in the
+    // backlog as send() returns (window, credit or pacing held it back), once for every stream.
+    std::span<const std::byte> payload;
+    std::shared_ptr<const std::vector<std::byte>> owner;
     std::uint16_t flags;
     std::uint64_t reliable_mask;  // stream positions
     std::uint32_t fragment_count;
@@ -228,7 +239,6 @@ class ChannelCore : private SendStream::Events {
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
   RttSamples rtt_samples_;
   Stats stats_;
-  std::vector<std::byte> scratch_;
 };
 
 }  // namespace tmc::core
