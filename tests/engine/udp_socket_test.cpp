@@ -162,6 +162,23 @@ TEST(UdpSocket, BorrowedPayloadLeavesFromTheCallersBytesAfterItsHeader) {
   EXPECT_EQ(receive(receiver, 1), std::vector<Datagram>{expected});
 }
 
+// A payload below kMinBorrowed is not lent: it is copied next to its header at once, so the
+// caller's buffer is free right away and the datagram is one iovec.
+TEST(UdpSocket, SmallPayloadOfferedForLendingIsCopiedWithItsHeader) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  const Datagram header = tagged(3, 56);
+  Datagram payload = tagged(4, UdpSocket::kMinBorrowed - 1);
+  const Datagram original = payload;
+  sender.queue_borrowed(receiver.local_address(), header, payload);
+  EXPECT_EQ(sender.borrowed(), 0u);
+  std::fill(payload.begin(), payload.end(), std::byte{0xEE});
+  EXPECT_EQ(sender.flush(), 0u);
+  Datagram expected = header;
+  expected.insert(expected.end(), original.begin(), original.end());
+  EXPECT_EQ(receive(receiver, 1), std::vector<Datagram>{expected});
+}
+
 // own_borrowed() copies lent payloads into the queue: the caller reuses one buffer for three
 // datagrams, rewriting it after each own_borrowed(), and each datagram carries what the buffer
 // held when it was queued.
@@ -194,7 +211,7 @@ TEST(UdpSocket, EqualSizeTwoPieceDatagramsShareOneGsoSuperPacket) {
   std::vector<Datagram> headers, payloads, expected;
   for (std::size_t i = 0; i < 11; ++i) {
     headers.push_back(tagged(i, 56));
-    payloads.push_back(tagged(100 + i, i == 10 ? 300 : 944));
+    payloads.push_back(tagged(100 + i, i == 10 ? 1100 : 1400));
   }
   for (std::size_t i = 0; i < 11; ++i) {
     sender.queue_borrowed(receiver.local_address(), headers[i], payloads[i]);
@@ -217,10 +234,10 @@ TEST(UdpSocket, GsoClassOfATwoPieceDatagramSeesItsHeader) {
     seen.push_back(packet.size());
     return std::uint8_t{0};
   });
-  const Datagram header = tagged(1, 56), payload = tagged(2, 500);
+  const Datagram header = tagged(1, 56), payload = tagged(2, 2000);
   sender.queue_borrowed(receiver.local_address(), header, payload);
   sender.queue(receiver.local_address(), header, payload);
-  EXPECT_EQ(seen, (std::vector<std::size_t>{56, 556}));  // copied pieces are one contiguous packet
+  EXPECT_EQ(seen, (std::vector<std::size_t>{56, 2056}));  // copied pieces are one contiguous packet
   EXPECT_EQ(sender.flush(), 0u);
   EXPECT_EQ(receive(receiver, 2).size(), 2u);
 }

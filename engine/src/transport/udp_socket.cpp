@@ -162,13 +162,14 @@ void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> 
 
 void UdpSocket::queue_borrowed(const core::SocketAddress& to, std::span<const std::byte> header,
                                std::span<const std::byte> payload) {
+  if (payload.size() < kMinBorrowed) return queue(to, header, payload);
   if (header.size() + payload.size() > kMaxDatagram) return;
   if (out_count_ == kBatch) flush();
   Slot slot;
   slot.head_length = header.size();
   slot.head_offset = append(header);
   slot.tail_length = payload.size();
-  if (!payload.empty()) slot.borrowed_tail = payload.data();
+  slot.borrowed_tail = payload.data();
   push_slot(to, slot);
 }
 

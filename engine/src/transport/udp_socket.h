@@ -64,6 +64,9 @@ class UdpSocket {
   // before its bytes may change (Channel::send does, before it returns). Not for bytes that
   // something else may recycle meanwhile (a reliable packet's retransmission buffer, which an
   // acknowledgement frees): those go through queue(), which copies.
+  // A payload shorter than kMinBorrowed is copied next to its header instead (as queue(to,
+  // header, payload)): copying it costs less than the kernel walking a second iovec.
+  static constexpr std::size_t kMinBorrowed = 1024;
   void queue_borrowed(const core::SocketAddress& to, std::span<const std::byte> header,
                       std::span<const std::byte> payload);
   // Copies the payloads queue_borrowed() left in the caller's memory into the send queue, so
