@@ -254,7 +254,7 @@ std::vector<int> ChannelCore::resolve_targets(const CompiledPipeline& pipeline, 
     throw std::invalid_argument("targets: '" + name + "' is not a member");
   };
   switch (pipeline.targets.kind) {
-    case Targets::Kind::all: targets = eligible; break;
+    case Targets::Kind::all: targets = std::move(eligible); break;
     case Targets::Kind::subset:
       for (const auto& name : pipeline.targets.names) targets.push_back(index_of(name));
       break;
@@ -315,9 +315,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
       requirement.needed = whole_members(pipeline.reliability.fraction, targets.size());
       break;
   }
-  std::vector<bool> reliable(members_.size(), false);
+  std::uint64_t reliable = 0;  // bit per member index (at most kMaxMembers = 64)
   for (int member : requirement.counted)
-    if (!members_[member].down) reliable[member] = true;
+    if (!members_[member].down) reliable |= 1ull << member;
+  auto is_reliable = [&](int member) { return (reliable >> member) & 1; };
 
   const std::uint64_t message_id = next_message_id_++;
   const std::uint32_t fragments =
@@ -351,10 +352,16 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
       left.payload = *shared_payload;
     }
   };
-  std::vector<int> sorted = targets;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int> everyone;
-  if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  // Sorted targets (resolve_targets lists them in member order unless a subset names them
+  // otherwise: copied and sorted only then) against the group stream's receivers.
+  std::vector<int> sorted_copy;
+  if (!std::is_sorted(targets.begin(), targets.end())) {
+    sorted_copy = targets;
+    std::sort(sorted_copy.begin(), sorted_copy.end());
+  }
+  const std::vector<int>& sorted = sorted_copy.empty() ? targets : sorted_copy;
+  static const std::vector<int> kNobody;
+  const std::vector<int>& everyone = group_stream_ >= 0 ? streams_[group_stream_].window.receivers() : kNobody;
   if (pipeline.ordering == Ordering::total && (!total_ || group_stream_ < 0 || sorted != everyone))
     throw std::invalid_argument(
         "ordering: total needs the channel's ordering to be total and ChannelOptions::self to be a member");
@@ -362,10 +369,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     Stream& group = streams_[group_stream_];
     std::uint64_t mask = 0;
     for (std::size_t position = 0; position < group.window.receivers().size(); ++position)
-      if (reliable[group.window.receivers()[position]]) mask |= 1ull << position;
+      if (is_reliable(group.window.receivers()[position])) mask |= 1ull << position;
     enqueue(group, mask);
   } else {
-    for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
+    for (int member : targets) enqueue(streams_[members_[member].unicast_stream], is_reliable(member) ? 1 : 0);
   }
   // Delayed acknowledgements leave now, in the same transmit batch (one sendmmsg) as this
   // message's packets and after them: a reply carries the ack of its request, and a peer woken
