@@ -309,12 +309,16 @@ TEST(ChannelCore, UpdateChangesDefaultsForLaterMessages) {
   sender.core->send(make_payload(1), {}, network.now());
   network.advance(1ms);
   EXPECT_EQ(receiver.core->stats().checksum_failures, 0u);
+  ASSERT_EQ(sender.piece_transmits.size(), 1u);
+  EXPECT_FALSE(sender.piece_transmits[0].flags & TMC_FLAG_CHECKSUM);
   sender.core->update({.error_checking = ErrorChecking::crc32c});
   EXPECT_EQ(sender.core->manifest().error_checking, ErrorChecking::crc32c);
   EXPECT_NE(sender.core->plan().find("crc32c"), std::string::npos);
   sender.core->send(make_payload(2), {}, network.now());
   network.advance(1ms);
   EXPECT_EQ(receiver.delivered.size(), 2u);
+  ASSERT_EQ(sender.piece_transmits.size(), 2u);
+  EXPECT_TRUE(sender.piece_transmits[1].flags & TMC_FLAG_CHECKSUM) << "the later message uses the updated defaults";
 }
 
 TEST(ChannelCore, TargetsSubsetAndFraction) {

@@ -12,6 +12,7 @@
 
 #include "core/channel_core.h"
 #include "tmc/fault_injector.h"
+#include "tmc/wire_format.h"
 
 namespace tmc::test {
 
@@ -39,11 +40,14 @@ class SimNetwork {
       const std::byte* payload;
       std::size_t length;
       bool borrowed_for_send;
+      std::uint16_t flags;  // the header's flags (big-endian at TMC_OFF_FLAGS)
     };
     std::vector<PieceTransmit> piece_transmits;
     void transmit(const SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload,
                   bool borrowed_for_send) override {
-      piece_transmits.push_back({payload.data(), payload.size(), borrowed_for_send});
+      const auto flags = static_cast<std::uint16_t>(std::to_integer<unsigned>(header[TMC_OFF_FLAGS]) << 8 |
+                                                    std::to_integer<unsigned>(header[TMC_OFF_FLAGS + 1]));
+      piece_transmits.push_back({payload.data(), payload.size(), borrowed_for_send, flags});
       std::vector<std::byte> packet(header.begin(), header.end());
       packet.insert(packet.end(), payload.begin(), payload.end());
       network->send(address, to, packet);

@@ -71,6 +71,7 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
   }
   apply_manifest(defaults_);
   if (plan_) defaults_.mtu = plan_->mtu;  // the capabilities' path MTU (the plan took the manifest's into account)
+  defaults_pipeline_.reset();
   if (!self_.empty()) {
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
@@ -180,6 +181,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
+  defaults_pipeline_.reset();
 }
 
 ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> receivers,
@@ -232,6 +234,7 @@ void ChannelCore::update(const Manifest& manifest) {
   apply_manifest(merged);
   defaults_ = std::move(merged);
   if (plan_) defaults_.mtu = plan_->mtu;
+  defaults_pipeline_.reset();
   for (auto& stream : streams_) configure_path_control(stream);
 }
 
@@ -290,7 +293,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   const bool overrides = !(per_message == kNoOverrides);
   const Manifest merged = overrides ? per_message.merged_over(defaults_) : Manifest{};
   const Manifest& effective = overrides ? merged : defaults_;
-  const CompiledPipeline& pipeline = compiled(effective);
+  if (!overrides && !defaults_pipeline_) defaults_pipeline_ = compiled(defaults_);
+  const CompiledPipeline& pipeline = overrides ? compiled(effective) : *defaults_pipeline_;
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
                                 std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB limit");

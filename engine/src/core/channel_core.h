@@ -237,6 +237,9 @@ class ChannelCore : private SendStream::Events {
   std::string kernel_fanout_note_ = "the channel attaches it when it opens (BPF permitted, neighbour entries resolved)";
   std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
+  // The pipeline of defaults_ (sends without per-message fields), so such a send skips the
+  // cache's manifest comparisons; reset whenever defaults_ or the cache change.
+  std::optional<CompiledPipeline> defaults_pipeline_;
   RttSamples rtt_samples_;
   Stats stats_;
 };
