@@ -347,14 +347,22 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
     if (flow_control_) ++held_[message_id].backlogs;
     stream.backlog.push_back(Outgoing{message_id, payload, nullptr, pipeline.flags, mask, fragments});
-    pump(stream, now);
-    // Left (wholly or some fragments) for a later pump, after the application's bytes are gone.
-    if (!stream.backlog.empty() && stream.backlog.back().message_id == message_id) {
+    // Left (wholly or some fragments) for a later pump, after the application's bytes are gone:
+    // the message gets its own copy (also when pump throws).
+    auto own_what_is_left = [&] {
+      if (stream.backlog.empty() || stream.backlog.back().message_id != message_id) return;
       Outgoing& left = stream.backlog.back();
       if (!shared_payload) shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
       left.owner = shared_payload;
       left.payload = *shared_payload;
+    };
+    try {
+      pump(stream, now);
+    } catch (...) {
+      own_what_is_left();
+      throw;
     }
+    own_what_is_left();
   };
   // Sorted targets (resolve_targets lists them in member order unless a subset names them
   // otherwise: copied and sorted only then) against the group stream's receivers.
