@@ -208,6 +208,13 @@ TransportPlan plan_transport(const Manifest& manifest, const Capabilities& capab
     plan.choices.push_back({"ordering", "total (sequencer " + plan.sequencer_candidates.front() + ")", reason});
   }
 
+  if (manifest.ordering == Ordering::module && manifest.ordering_module) {
+    const OrderingModule& ordering = *manifest.ordering_module;
+    plan.choices.push_back({"ordering", ordering.name + " (module " + ordering.module + ")",
+                            "named by the manifest; loaded through the module ABI (version 2); sent like fifo "
+                            "(TMC_FLAG_ORDERED, per-stream sequences), delivery decided by the receiver's module"});
+  }
+
   // Congestion control, pacing, flow control.
   const CongestionControl congestion = manifest.congestion_control.value_or(CongestionControl{});
   if (!congestion.module.empty()) {

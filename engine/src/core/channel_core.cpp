@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/delivery_order.h"
 #include "core/logging.h"
 #include "flow_control/credit.h"
 #include "modules/module_manager.h"
@@ -168,6 +169,11 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
     }
   }
   configure_total_order(manifest);
+  // Validated by compile_pipeline above (the module loads, names the ordering, takes the params).
+  if (manifest.ordering == Ordering::module && manifest.ordering_module)
+    ordering_factory_ = ModuleManager::global().ordering_factory(*manifest.ordering_module);
+  else
+    ordering_factory_ = nullptr;
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
@@ -486,7 +492,15 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   auto it = inbound_.find(key);
   if (it == inbound_.end() || it->second.epoch != packet.common.epoch) {
     if (it != inbound_.end()) inbound_.erase(it);  // the sender restarted: a new epoch
-    it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence)).first;
+    std::unique_ptr<ReceiveOrdering> ordering;
+    try {
+      ordering = make_ordering(key.first, key.second);
+    } catch (const std::exception& error) {  // the module's create() failed for this stream
+      SPDLOG_ERROR("channel {:08x}: {}; packet from {} dropped", channel_id_, error.what(), source.to_string());
+      ++stats_.malformed_dropped;
+      return;
+    }
+    it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence, std::move(ordering))).first;
   }
   InboundStream& stream = it->second;
   if (flow_control_) {
@@ -533,28 +547,62 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
       if (data.fragment_count == 1 && !(flags & TMC_FLAG_ORDERED)) {
         CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
         ready.push_back(std::move(message));
+      } else if (data.fragment_count == 1 && stream.order->accepts_late() && !(flags & TMC_FLAG_TOTAL_ORDER)) {
+        CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
+        const std::uint64_t dropped_before = stream.order->dropped();
+        stream.order->on_message(std::move(message), stream.tracker.cumulative(), true, now, ready);
+        stats_.stale_dropped += stream.order->dropped() - dropped_before;
       } else {
         ++stats_.stale_dropped;
       }
       break;
     case ReceiveTracker::Arrival::fresh:
       if (auto message = stream.reassembler.on_fragment(data, flags, packet.payload)) {
-        const std::uint64_t stale_before = stream.order.stale_dropped();
-        stream.order.on_complete(std::move(*message), stream.tracker.cumulative(), ready);
-        stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+        const std::uint64_t stale_before = stream.order->dropped();
+        stream.order->on_message(std::move(*message), stream.tracker.cumulative(), false, now, ready);
+        stats_.stale_dropped += stream.order->dropped() - stale_before;
       }
       break;
   }
   stream.reassembler.discard_below(stream.tracker.cumulative());
-  const std::uint64_t stale_before = stream.order.stale_dropped();
-  stream.order.on_cumulative(stream.tracker.cumulative(), ready);
-  stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+  const std::uint64_t stale_before = stream.order->dropped();
+  stream.order->on_progress(stream.tracker.cumulative(), now, ready);
+  stats_.stale_dropped += stream.order->dropped() - stale_before;
+  arm_timer(stream.order->next_timer());  // an ordering module's hold timer
+  deliver_released(stream, key, source, ready, now);
+}
+
+std::unique_ptr<ReceiveOrdering> ChannelCore::make_ordering(std::uint32_t sender_id, std::uint16_t stream) {
+  if (ordering_factory_) return ordering_factory_(sender_id, stream);
+  return std::make_unique<DeliveryOrder>();
+}
+
+void ChannelCore::deliver_released(InboundStream& stream, std::pair<std::uint32_t, std::uint16_t> key,
+                                   const SocketAddress& source, std::vector<CompleteMessage>& ready, TimePoint now) {
   if (stream.credit) {
     for (const auto& message : ready)
       if (!(message.flags & TMC_FLAG_TOTAL_ORDER)) ++stream.unconsumed[message.first_sequence];
     grant_credit(stream, key.second, now);
   }
-  deliver_all(packet.common.sender_id, packet.common.epoch, source, ready);
+  deliver_all(key.first, stream.epoch, source, ready);
+}
+
+// Orderings that wait on time (a module's hold timer): release what is due, re-arm the rest.
+void ChannelCore::poll_ordering_timers(TimePoint now) {
+  if (!ordering_factory_) return;  // DeliveryOrder never waits on time
+  std::vector<CompleteMessage> ready;
+  for (auto& [key, stream] : inbound_) {
+    if (stream.order->next_timer() <= now) {
+      const std::uint64_t stale_before = stream.order->dropped();
+      stream.order->on_progress(stream.tracker.cumulative(), now, ready);
+      stats_.stale_dropped += stream.order->dropped() - stale_before;
+      if (!ready.empty()) {
+        deliver_released(stream, key, stream.reply_to, ready, now);
+        ready.clear();
+      }
+    }
+    arm_timer(stream.order->next_timer());
+  }
 }
 
 void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
@@ -690,6 +738,8 @@ void ChannelCore::disarm_if_idle() {
   for (const auto& stream : streams_)
     if (stream.window.in_flight() != 0 || !stream.backlog.empty()) return;
   timer_deadline_ = kNever;
+  if (ordering_factory_)
+    for (const auto& [key, stream] : inbound_) arm_timer(stream.order->next_timer());
 }
 
 void ChannelCore::send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now) {
@@ -906,6 +956,7 @@ void ChannelCore::on_timer(TimePoint now) {
     arm_timer(stream.window.next_timeout(timing));
   }
   arm_timer(quorum_.next_deadline());
+  poll_ordering_timers(now);
   if (total_ && !closed_) {
     // A poll that comes much later than asked means this thread was not running: excuse it.
     if (last_total_poll_ != TimePoint{} && now - last_total_poll_ > kSequencerTimeout / 5)

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -180,6 +181,11 @@ class ChannelCore : private SendStream::Events {
   int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
   void declare_down(int member, TimePoint now);
   void arm_timer(TimePoint when) { timer_deadline_ = std::min(timer_deadline_, when); }
+  std::unique_ptr<ReceiveOrdering> make_ordering(std::uint32_t sender_id, std::uint16_t stream);
+  // Messages an inbound stream's ordering released: credit bookkeeping, then delivery.
+  void deliver_released(InboundStream& stream, std::pair<std::uint32_t, std::uint16_t> key, const SocketAddress& source,
+                        std::vector<CompleteMessage>& ready, TimePoint now);
+  void poll_ordering_timers(TimePoint now);
   std::uint64_t random_sequence_start();
   const CompiledPipeline& compiled(const Manifest& effective);
 
@@ -204,6 +210,9 @@ class ChannelCore : private SendStream::Events {
   TimePoint now_{};  // time of the event being processed
   Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
   bool closed_ = false;
+  // ordering: {module, ...}: makes each new inbound stream's ordering (unset: DeliveryOrder).
+  // An inbound stream keeps the ordering it was created with across update().
+  std::function<std::unique_ptr<ReceiveOrdering>(std::uint32_t sender_id, std::uint16_t stream)> ordering_factory_;
   // ordering: total (set when the channel defaults ask for it and self is a member)
   std::unique_ptr<TotalOrderMember> total_;
   std::optional<Capabilities> capabilities_;
