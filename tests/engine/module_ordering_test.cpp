@@ -213,5 +213,30 @@ TEST(ModuleOrdering, WrongAbiVersionIsRefused) {
   EXPECT_EQ(missing.rfind("module /nonexistent/libx.so: cannot load: ", 0), 0u) << missing;
 }
 
+// A module that breaks the contract: a verdict outside the ABI drops that message, a handle it
+// does not hold (or releases twice) ends the round; each counted, nothing delivered twice, no loop.
+TEST(ModuleOrdering, AMisbehavingModuleCannotCorruptTheStream) {
+  for (const char* mode : {"unknown", "repeat"}) {
+    CongestionControllerRegistry registry;
+    ModuleManager manager(registry);
+    auto ordering = manager.ordering_factory(
+        {.module = TMC_MISBEHAVING_ORDERING_MODULE, .name = "misbehaving", .params = {{"mode", mode}}})(1, 0);
+    auto& module_ordering = dynamic_cast<ModuleOrdering&>(*ordering);
+    std::vector<CompleteMessage> out;
+    const TimePoint t{};
+    ordering->on_message(message(3, kUnreliable), 4, false, t, out);  // verdict 42
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(ordering->dropped(), 1u);
+    EXPECT_EQ(module_ordering.module_errors(), 2u) << mode << ": the verdict, then the bad handle ending the round";
+    ordering->on_message(message(4, kUnreliable), 5, false, t, out);  // held, released, then a bad handle
+    EXPECT_EQ(firsts(out), (Seqs{4}));
+    EXPECT_EQ(ordering->held(), 0u);
+    EXPECT_EQ(module_ordering.module_errors(), 3u) << mode;
+    ordering->on_progress(6, t, out);  // a round of its own: one bad answer, then the host stops asking
+    EXPECT_EQ(firsts(out), (Seqs{4})) << "nothing delivered twice";
+    EXPECT_EQ(module_ordering.module_errors(), 4u) << mode;
+  }
+}
+
 }  // namespace
 }  // namespace tmc

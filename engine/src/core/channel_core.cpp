@@ -573,8 +573,10 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
 }
 
 std::unique_ptr<ReceiveOrdering> ChannelCore::make_ordering(std::uint32_t sender_id, std::uint16_t stream) {
-  if (ordering_factory_) return ordering_factory_(sender_id, stream);
-  return std::make_unique<DeliveryOrder>();
+  if (!ordering_factory_) return std::make_unique<DeliveryOrder>();
+  auto ordering = ordering_factory_(sender_id, stream);
+  timed_orderings_ = true;
+  return ordering;
 }
 
 void ChannelCore::deliver_released(InboundStream& stream, std::pair<std::uint32_t, std::uint16_t> key,
@@ -589,7 +591,7 @@ void ChannelCore::deliver_released(InboundStream& stream, std::pair<std::uint32_
 
 // Orderings that wait on time (a module's hold timer): release what is due, re-arm the rest.
 void ChannelCore::poll_ordering_timers(TimePoint now) {
-  if (!ordering_factory_) return;  // DeliveryOrder never waits on time
+  if (!timed_orderings_) return;  // DeliveryOrder never waits on time
   std::vector<CompleteMessage> ready;
   for (auto& [key, stream] : inbound_) {
     if (stream.order->next_timer() <= now) {
@@ -738,7 +740,7 @@ void ChannelCore::disarm_if_idle() {
   for (const auto& stream : streams_)
     if (stream.window.in_flight() != 0 || !stream.backlog.empty()) return;
   timer_deadline_ = kNever;
-  if (ordering_factory_)
+  if (timed_orderings_)
     for (const auto& [key, stream] : inbound_) arm_timer(stream.order->next_timer());
 }
 

@@ -213,6 +213,7 @@ class ChannelCore : private SendStream::Events {
   // ordering: {module, ...}: makes each new inbound stream's ordering (unset: DeliveryOrder).
   // An inbound stream keeps the ordering it was created with across update().
   std::function<std::unique_ptr<ReceiveOrdering>(std::uint32_t sender_id, std::uint16_t stream)> ordering_factory_;
+  bool timed_orderings_ = false;  // an inbound stream has a module ordering (it may wait on time)
   // ordering: total (set when the channel defaults ask for it and self is a member)
   std::unique_ptr<TotalOrderMember> total_;
   std::optional<Capabilities> capabilities_;

@@ -58,10 +58,8 @@ void ModuleOrdering::on_message(core::CompleteMessage&& message, std::uint64_t c
     case TMC_ORDER_HOLD: held_.emplace(view.handle, std::move(message)); break;
     case TMC_ORDER_DROP: ++dropped_; break;
     default:
-      ++module_errors_;
       ++dropped_;
-      SPDLOG_WARN("ordering '{}' (module {}): on_message returned verdict {}; message dropped", ops_->name,
-                  module_->path(), verdict);
+      report_error(fmt::format("on_message returned verdict {}; message dropped", verdict));
       break;
   }
   state.held = held_.size();
@@ -85,9 +83,8 @@ void ModuleOrdering::release_due(tmc_ordering_state& state, std::vector<core::Co
     if (verdict == TMC_ORDER_NONE) return;
     auto it = held_.find(handle);
     if (it == held_.end() || (verdict != TMC_ORDER_DELIVER && verdict != TMC_ORDER_DROP)) {
-      ++module_errors_;
-      SPDLOG_WARN("ordering '{}' (module {}): release returned verdict {} for handle {} ({}held)", ops_->name,
-                  module_->path(), verdict, handle, it == held_.end() ? "not " : "");
+      report_error(fmt::format("release returned verdict {} for handle {} ({}held)", verdict, handle,
+                               it == held_.end() ? "not " : ""));
       return;
     }
     if (verdict == TMC_ORDER_DELIVER) out.push_back(std::move(it->second));
@@ -95,7 +92,16 @@ void ModuleOrdering::release_due(tmc_ordering_state& state, std::vector<core::Co
     held_.erase(it);
     state.held = held_.size();
   }
-  ++module_errors_;  // still releasing after every held message went out
+  report_error("still releasing after every held message went out");
+}
+
+// Counted every time; logged as a warning once per stream (a broken module would flood the log).
+void ModuleOrdering::report_error(const std::string& what) {
+  if (++module_errors_ == 1)
+    SPDLOG_WARN("ordering '{}' (module {}), sender {:08x} stream {}: {} (further errors at debug level)", ops_->name,
+                module_->path(), sender_id_, stream_, what);
+  else
+    SPDLOG_DEBUG("ordering '{}' (module {}): {}", ops_->name, module_->path(), what);
 }
 
 core::TimePoint ModuleOrdering::next_timer() const {

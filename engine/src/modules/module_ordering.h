@@ -45,6 +45,7 @@ class ModuleOrdering final : public core::ReceiveOrdering {
  private:
   tmc_ordering_state state_at(std::uint64_t cumulative, core::TimePoint now) const;
   void release_due(tmc_ordering_state& state, std::vector<core::CompleteMessage>& out);
+  void report_error(const std::string& what);
 
   std::shared_ptr<const LoadedModule> module_;  // keeps the code mapped
   const tmc_ordering_ops* ops_;
