@@ -238,5 +238,18 @@ TEST(ModuleOrdering, AMisbehavingModuleCannotCorruptTheStream) {
   }
 }
 
+// A timer left in the past would wake the channel at once, forever: the host clears it.
+TEST(ModuleOrdering, ATimerLeftInThePastIsCleared) {
+  CongestionControllerRegistry registry;
+  ModuleManager manager(registry);
+  auto ordering = manager.ordering_factory(
+      {.module = TMC_MISBEHAVING_ORDERING_MODULE, .name = "misbehaving", .params = {{"mode", "past-timer"}}})(1, 0);
+  std::vector<CompleteMessage> out;
+  ordering->on_message(message(4, kUnreliable), 5, false, TimePoint{} + 1s, out);
+  EXPECT_EQ(ordering->held(), 1u);
+  EXPECT_EQ(ordering->next_timer(), core::kNever);
+  EXPECT_EQ(dynamic_cast<ModuleOrdering&>(*ordering).module_errors(), 1u);
+}
+
 }  // namespace
 }  // namespace tmc

@@ -9,7 +9,7 @@
  * host does not speak is refused, with a message naming both.
  *
  * Version 1 carries congestion controllers. Version 2 adds receive-side ordering primitives
- * (tmc_ordering_ops) in the two descriptor slots version 1 reserved; the layout is otherwise
+ * (tmc_ordering_ops) in two of the four descriptor slots version 1 reserved; the layout is otherwise
  * unchanged, so a version-1 module (those slots zero) loads as before and the host ignores the
  * slots of a version-1 descriptor.
  *
@@ -25,8 +25,9 @@
  * every on_message(), whenever the stream's cumulative point moves, and once timer_ns (written
  * by the module) has passed. The host delivers a DELIVER verdict of on_message() before anything
  * the following release() calls hand back; a module that wants a message after held ones holds
- * it and releases it in its place. Messages the sender did not mark ordered (TMC_FLAG_ORDERED)
- * never reach the module.
+ * it and releases it in its place. When release() says NONE, timer_ns must be 0 or in the future
+ * (the host clears a timer left in the past, counting a module error). Messages the sender did
+ * not mark ordered (TMC_FLAG_ORDERED) and total-order messages never reach the module.
  *
  * Parameters: the manifest's `params:` map, merged over the defaults the module declares
  * (param_names/param_defaults). Unknown keys are refused by the host before create() runs.

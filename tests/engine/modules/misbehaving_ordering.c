@@ -2,7 +2,8 @@
  * ordering "misbehaving" answers on_message with a verdict outside the ABI for every third
  * message (first_sequence % 3 == 0) and holds the others; release() hands back the latest held
  * handle and then, without end, a handle it never held (or, with `mode: repeat`, the same one
- * again). The host must count these, drop nothing it should not, and never loop.
+ * again). With `mode: past-timer` it holds everything, releases nothing and leaves its timer in
+ * the past. The host must count these, drop nothing it should not, and never loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 typedef struct misbehaving {
   int repeat;
+  int past_timer;
   uint64_t latest;  /* latest held handle, 0 = none */
   uint64_t released;
 } misbehaving;
@@ -23,13 +25,17 @@ static void* bad_create(const tmc_module_param* params, size_t count, char* erro
     return NULL;
   }
   for (size_t i = 0; i < count; ++i)
-    if (strcmp(params[i].key, "mode") == 0) self->repeat = strcmp(params[i].value, "repeat") == 0;
+    if (strcmp(params[i].key, "mode") == 0) {
+      self->repeat = strcmp(params[i].value, "repeat") == 0;
+      self->past_timer = strcmp(params[i].value, "past-timer") == 0;
+    }
   return self;
 }
 
 static uint32_t bad_on_message(void* instance, const tmc_ordering_message* message, tmc_ordering_state* state) {
   misbehaving* self = instance;
   (void)state;
+  if (self->past_timer) return TMC_ORDER_HOLD;
   if (message->first_sequence % 3 == 0) return 42;
   self->latest = message->handle;
   return TMC_ORDER_HOLD;
@@ -37,7 +43,10 @@ static uint32_t bad_on_message(void* instance, const tmc_ordering_message* messa
 
 static uint32_t bad_release(void* instance, tmc_ordering_state* state, uint64_t* handle) {
   misbehaving* self = instance;
-  (void)state;
+  if (self->past_timer) {
+    state->timer_ns = state->now_ns;
+    return TMC_ORDER_NONE;
+  }
   if (self->latest != 0 && self->released != self->latest) {
     self->released = self->latest;
     *handle = self->latest;
