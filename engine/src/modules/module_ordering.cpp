@@ -75,18 +75,20 @@ void ModuleOrdering::on_progress(std::uint64_t cumulative, core::TimePoint now, 
 }
 
 void ModuleOrdering::release_due(tmc_ordering_state& state, std::vector<core::CompleteMessage>& out) {
+  release_round(state, out);
+  if (timer_ns_ != 0 && timer_ns_ <= state.now_ns) {  // would wake the channel at once, forever
+    timer_ns_ = 0;
+    report_error("timer_ns left in the past after a release round; timer cleared");
+  }
+}
+
+void ModuleOrdering::release_round(tmc_ordering_state& state, std::vector<core::CompleteMessage>& out) {
   // Every valid answer but NONE removes one held message: held + 1 calls end any round.
   for (std::size_t round = held_.size() + 1; round > 0; --round) {
     std::uint64_t handle = 0;
     const std::uint32_t verdict = ops_->release(instance_, &state, &handle);
     timer_ns_ = state.timer_ns;
-    if (verdict == TMC_ORDER_NONE) {
-      if (timer_ns_ != 0 && timer_ns_ <= state.now_ns) {  // would wake the channel at once, forever
-        timer_ns_ = 0;
-        report_error("timer_ns left in the past after a release round; timer cleared");
-      }
-      return;
-    }
+    if (verdict == TMC_ORDER_NONE) return;
     auto it = held_.find(handle);
     if (it == held_.end() || (verdict != TMC_ORDER_DELIVER && verdict != TMC_ORDER_DROP)) {
       report_error(fmt::format("release returned verdict {} for handle {} ({}held)", verdict, handle,

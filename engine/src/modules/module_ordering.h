@@ -4,8 +4,9 @@
 // The host owns the message bytes: a message the module holds stays here, keyed by the handle
 // the module was given, until the module hands the handle back from release() (deliver or drop)
 // or the stream ends. A misbehaving module cannot corrupt the stream: a verdict outside the ABI
-// drops the message, a handle it does not hold ends that release() round, and a round calls
-// release() at most held() + 1 times; each is counted in module_errors().
+// drops the message, a handle it does not hold ends that release() round, a round calls
+// release() at most held() + 1 times, and a timer left in the past after a round is cleared
+// (it would wake the channel at once, forever); each is counted in module_errors().
 //
 // Messages without TMC_FLAG_ORDERED (ordering: none per message) and total-order messages pass
 // straight through (delivered on completion, as DeliveryOrder does).
@@ -44,7 +45,9 @@ class ModuleOrdering final : public core::ReceiveOrdering {
 
  private:
   tmc_ordering_state state_at(std::uint64_t cumulative, core::TimePoint now) const;
+  // release() until NONE (release_round), then clears a timer left in the past.
   void release_due(tmc_ordering_state& state, std::vector<core::CompleteMessage>& out);
+  void release_round(tmc_ordering_state& state, std::vector<core::CompleteMessage>& out);
   void report_error(const std::string& what);
 
   std::shared_ptr<const LoadedModule> module_;  // keeps the code mapped
