@@ -98,6 +98,21 @@ TEST(ChannelCoreModuleOrdering, MessagesSentWithoutOrderingPassTheModule) {
   EXPECT_EQ(texts(pair.b_out.delivered), (Texts{"m0", "u1", "m2"}));
 }
 
+// An inbound stream keeps the ordering it was created with: after update() to fifo, a held
+// message still comes out through the module's timer.
+TEST(ChannelCoreModuleOrdering, StreamsKeepTheirModuleAcrossUpdate) {
+  Pair pair(manifest_with({{"max_hold_us", "1000"}}));
+  const TimePoint t0 = TimePoint{} + 1s;
+  for (int i = 0; i < 3; ++i) pair.send("m" + std::to_string(i), t0);
+  pair.arrive(0, t0);
+  pair.arrive(2, t0);
+  EXPECT_EQ(texts(pair.b_out.delivered), (Texts{"m0"}));
+  pair.b.update(Manifest{.ordering = Ordering::fifo});
+  EXPECT_EQ(pair.b.next_timer(), t0 + 1ms);
+  pair.b.on_timer(t0 + 1ms);
+  EXPECT_EQ(texts(pair.b_out.delivered), (Texts{"m0", "m2"}));
+}
+
 TEST(ChannelCoreModuleOrdering, BadModuleParametersRefuseTheChannel) {
   Capture out;
   try {
