@@ -6,6 +6,7 @@
 // drops every message that arrives late.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -51,21 +52,38 @@ int index_of(const Message& message) {
   return std::stoi(std::string(reinterpret_cast<const char*>(message.payload.data()), message.payload.size()));
 }
 
+// A receiver starts a sender's stream at the first packet it gets; what was sent before that
+// packet is too old for it (Stats::duplicates_dropped), a property of stream start, not of the
+// ordering. So the tests open the streams first: unordered "-1" messages until every receiver
+// has one (bounded: 2 s).
+void open_streams(Channel& sender, const std::vector<Channel*>& receivers) {
+  std::vector<bool> opened(receivers.size(), false);
+  const auto give_up = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < give_up &&
+         std::find(opened.begin(), opened.end(), false) != opened.end()) {
+    sender.send("-1", Manifest{.ordering = Ordering::none});
+    for (std::size_t i = 0; i < receivers.size(); ++i)
+      if (!opened[i] && receivers[i]->recv(5ms)) opened[i] = true;
+  }
+  for (std::size_t i = 0; i < receivers.size(); ++i) ASSERT_TRUE(opened[i]) << "receiver " << i << " got nothing";
+}
+
 // Receives until every index below `count` was delivered or dropped by the ordering
 // (Stats::stale_dropped), or 10 s pass; while waiting the sender keeps sending trailer messages
-// (index >= count) so the fault injector lets go of what it holds back. Returns the indices
-// below `count` in delivery order.
+// (index >= count) so the fault injector lets go of what it holds back. Trailers are sent
+// unordered (ordering: none per message): they bypass the ordering, so stale_dropped counts
+// only the messages under test. Returns the indices below `count` in delivery order.
 std::vector<int> collect(Channel& sender, Channel& receiver, int count, int& next_trailer) {
   std::vector<int> delivered;
   const auto give_up = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < give_up) {
     if (auto message = receiver.recv(2ms)) {
       const int index = index_of(*message);
-      if (index < count) delivered.push_back(index);
+      if (index >= 0 && index < count) delivered.push_back(index);
       continue;
     }
     if (delivered.size() + receiver.stats().stale_dropped >= std::size_t(count)) break;
-    sender.send(std::to_string(next_trailer++));
+    sender.send(std::to_string(next_trailer++), Manifest{.ordering = Ordering::none});
   }
   return delivered;
 }
@@ -85,6 +103,7 @@ TEST(ChannelModuleOrderingUdp, ReorderedMessagesAreDeliveredInSequenceWhereFifoD
   const Manifest fifo{.ordering = Ordering::fifo};
   Endpoints endpoints({module, module, fifo}, injectors);
   Channel& a = *endpoints.channels[0];
+  open_streams(a, {endpoints.channels[1].get(), endpoints.channels[2].get()});
   for (int i = 0; i < kMessages; ++i) a.send(std::to_string(i));
   int trailer = kMessages;
   const std::vector<int> by_module = collect(a, *endpoints.channels[1], kMessages, trailer);
@@ -110,6 +129,7 @@ TEST(ChannelModuleOrderingUdp, ANarrowWindowDropsWhatFallsBehindAndCountsIt) {
   const Manifest module = with_module_ordering({}, {{"window", "1"}, {"max_hold_us", "20000"}});
   Endpoints endpoints({module, module}, injectors);
   Channel& a = *endpoints.channels[0];
+  open_streams(a, {endpoints.channels[1].get()});
   for (int i = 0; i < kMessages; ++i) a.send(std::to_string(i));
   int trailer = kMessages;
   const std::vector<int> delivered = collect(a, *endpoints.channels[1], kMessages, trailer);
