@@ -54,12 +54,26 @@ class SimNetwork {
   }
 
   Node& add_node(const Manifest& manifest, const std::string& self, std::uint64_t seed) {
+    SocketAddress address;
+    for (const auto& member : manifest.multicast->members)
+      if (member.name == self) address = *SocketAddress::parse(member.address);
+    return insert(core::ChannelCore::Config{manifest, self, 0, seed}, address);
+  }
+
+  // A node with a core configured by the caller (capabilities, a dedicated sequencer role) at
+  // `address`; its creation time is the simulation's now.
+  Node& add_node(core::ChannelCore::Config config, const SocketAddress& address) {
+    config.now = now_;
+    return insert(config, address);
+  }
+
+ private:
+  Node& insert(const core::ChannelCore::Config& config, const SocketAddress& address) {
     auto node = std::make_unique<Node>();
     node->network = this;
-    node->name = self;
-    for (const auto& member : manifest.multicast->members)
-      if (member.name == self) node->address = *SocketAddress::parse(member.address);
-    node->core = std::make_unique<core::ChannelCore>(core::ChannelCore::Config{manifest, self, 0, seed}, *node);
+    node->name = config.self;
+    node->address = address;
+    node->core = std::make_unique<core::ChannelCore>(config, *node);
     nodes_.push_back(std::move(node));
     injectors_.emplace(nodes_.back()->address.to_string(),
                        std::make_unique<FaultInjector>(FaultConfig{faults_.drop, faults_.duplicate, faults_.reorder,
@@ -67,6 +81,8 @@ class SimNetwork {
                                                                    faults_.reorder_depth}));
     return *nodes_.back();
   }
+
+ public:
 
   TimePoint now() const { return now_; }
   void advance(core::Duration d) { run_until(now_ + d); }

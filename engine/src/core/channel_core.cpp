@@ -49,13 +49,16 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
       random_(config.random_seed ? config.random_seed : std::random_device{}()),
       self_(config.self),
       defaults_(config.manifest) {
+  sequencer_role_ = config.dedicated_sequencer;
   configure_logging();
   channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
   sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
   do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);
   now_ = config.now;
   capabilities_ = config.capabilities;
-  if (!self_.empty() && defaults_.multicast) {
+  if (sequencer_role_ && (self_.empty() || defaults_.ordering != Ordering::total))
+    throw std::invalid_argument("a dedicated sequencer needs its address as self and a channel whose ordering is total");
+  if (!self_.empty() && defaults_.multicast && !sequencer_role_) {
     const auto& listed = defaults_.multicast->members;
     const bool known = std::any_of(listed.begin(), listed.end(), [&](const Member& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
@@ -66,6 +69,9 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
+  if (sequencer_role_ && (dedicated_ < 0 || members_[dedicated_].name != self_))
+    throw std::invalid_argument("'" + self_ + "' is not the dedicated sequencer of the capabilities file (sequencer: '" +
+                                (capabilities_ ? capabilities_->sequencer : std::string()) + "')");
 }
 
 void ChannelCore::ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout) {
@@ -95,12 +101,8 @@ void ChannelCore::configure_total_order(const Manifest& manifest) {
   TotalOrderConfig config;
   config.self = self_;
   for (const auto& member : members_) config.participants.push_back(member.name);
+  // Participants: the members and the dedicated sequencer (add_dedicated_sequencer), if any.
   config.sequencer_candidates = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_).sequencer_candidates;
-  for (const auto& candidate : config.sequencer_candidates)
-    if (std::find(config.participants.begin(), config.participants.end(), candidate) == config.participants.end())
-      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
-                                  "' of the capabilities file is not a member; a dedicated sequencer process is "
-                                  "not supported by tmc::Channel yet");
   config.reliable = reliable;
   config.sequencer_timeout = kSequencerTimeout;
   config.view_change_timeout = kViewChangeTimeout;
@@ -113,6 +115,38 @@ void ChannelCore::configure_total_order(const Manifest& manifest) {
 std::uint64_t ChannelCore::random_sequence_start() {
   // Random 32-bit base (the seed's per-epoch random sequence base), with 2^63 of headroom.
   return (random_() & 0xFFFFFFFFull) + 1;
+}
+
+void ChannelCore::add_dedicated_sequencer(const std::vector<std::string>& candidates) {
+  if (dedicated_ >= 0) return;
+  for (const auto& candidate : candidates) {
+    const bool member = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == candidate; });
+    if (member) continue;
+    if (!SocketAddress::parse(candidate))
+      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
+                                  "' is neither a member nor the host:port of a dedicated sequencer process");
+    dedicated_ = add_member_state({candidate, candidate});
+    members_[dedicated_].dedicated_sequencer = true;
+    return;  // the capabilities file names one sequencer
+  }
+}
+
+bool ChannelCore::dedicated_sequencer_reliable() const {
+  return dedicated_ >= 0 && !sequencer_role_ && !members_[dedicated_].down && total_ &&
+         total_->sequencer() == members_[dedicated_].name;
+}
+
+void ChannelCore::release_dedicated_sequencer() {
+  release_dedicated_ = false;
+  if (dedicated_ < 0 || group_stream_ < 0 || dedicated_sequencer_reliable()) return;
+  Stream& stream = streams_[group_stream_];
+  const int position = stream.window.position_of(dedicated_);
+  if (position < 0 || stream.window.pending_for(position) == 0) return;
+  SPDLOG_DEBUG("channel {:08x}: dedicated sequencer {} no longer sequences: {} packets no longer wait for it", channel_id_,
+               members_[dedicated_].name, stream.window.pending_for(position));
+  stream.window.abandon_receiver(position, [&](const SentPacket& packet) {
+    if (packet.pending == 0) stream.congestion->on_packet_discarded(packet.bytes.size());
+  });
 }
 
 int ChannelCore::add_member_state(const Member& member) {
@@ -136,11 +170,12 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
   // fan-out and MTU. Then the pipeline validates the rest; both throw for what cannot be realised.
   TransportPlan plan = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_);
   // Flow control is fixed when the channel opens (streams get their credit when created).
-  if (!flow_control_ && manifest.flow_control && streams_.empty()) {
+  if (!flow_control_ && manifest.flow_control && streams_.empty() && !sequencer_role_) {
     flow_control_ = manifest.flow_control;
     credit_config_.window_bytes = manifest.flow_control->window_bytes;
     credit_config_.max_packet_payload_bytes = compile_pipeline(manifest).max_payload;
   }
+  const std::vector<std::string> sequencer_candidates = plan.sequencer_candidates;
   if (capabilities_) plan_ = std::move(plan);
   nic_checksum_ = plan_ && plan_->nic_checksum;
   sequence_flags_ = compile_pipeline(manifest, nic_checksum_).checksum ? TMC_FLAG_CHECKSUM : 0;
@@ -151,6 +186,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
       if (!names.insert(member.name).second) throw std::invalid_argument("multicast: duplicate member '" + member.name + "'");
     }
     for (const auto& member : manifest.multicast->members) add_member(member);
+    if (manifest.ordering == Ordering::total) add_dedicated_sequencer(sequencer_candidates);
     std::optional<SocketAddress> group;
     if (!manifest.multicast->group.empty()) {
       group = SocketAddress::parse(manifest.multicast->group);
@@ -159,7 +195,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
     }
     // Without a capabilities file a named group is used as is; with one, only where the plan
     // found IP multicast on every member host.
-    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf;
+    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf && !sequencer_role_;
     if (group && (!plan_ || plan_->fanout == Fanout::ip_multicast)) {
       ensure_group_stream(group, false);
       group_address_ = group;
@@ -179,7 +215,8 @@ ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> 
   std::unique_ptr<CreditSender> credit;
   if (flow_control_) {
     credit = std::make_unique<CreditSender>(credit_config_, epoch_);
-    for (int receiver : receivers) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
+    for (int receiver : receivers)
+      if (!members_[receiver].dedicated_sequencer) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
   }
   Stream stream{SendStream(id, std::move(receivers), start), std::move(destination), {}};
   stream.credit = std::move(credit);
@@ -237,11 +274,11 @@ const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
 std::vector<int> ChannelCore::resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest) {
   std::vector<int> eligible;
   for (std::size_t i = 0; i < members_.size(); ++i)
-    if (members_[i].name != self_) eligible.push_back(static_cast<int>(i));
+    if (members_[i].name != self_ && !members_[i].dedicated_sequencer) eligible.push_back(static_cast<int>(i));
   std::vector<int> targets;
   auto index_of = [&](const std::string& name) {
     for (std::size_t i = 0; i < members_.size(); ++i)
-      if (members_[i].name == name) return static_cast<int>(i);
+      if (members_[i].name == name && !members_[i].dedicated_sequencer) return static_cast<int>(i);
     throw std::invalid_argument("targets: '" + name + "' is not a member");
   };
   switch (pipeline.targets.kind) {
@@ -273,6 +310,7 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
+  if (sequencer_role_) throw std::invalid_argument("a dedicated sequencer stamps messages; it sends none");
   if (defaults_.duplexity == Duplexity::receive_only)
     throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
   // Most sends carry no per-message fields: then the defaults are the effective manifest, and
@@ -336,16 +374,22 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   };
   std::vector<int> sorted = targets;
   std::sort(sorted.begin(), sorted.end());
-  std::vector<int> everyone;
-  if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  std::vector<int> everyone;  // the group stream's receivers that are members
+  if (group_stream_ >= 0)
+    for (int receiver : streams_[group_stream_].window.receivers())
+      if (!members_[receiver].dedicated_sequencer) everyone.push_back(receiver);
   if (pipeline.ordering == Ordering::total && (!total_ || group_stream_ < 0 || sorted != everyone))
     throw std::invalid_argument(
         "ordering: total needs the channel's ordering to be total and ChannelOptions::self to be a member");
   if (group_stream_ >= 0 && sorted == everyone && !sorted.empty()) {
     Stream& group = streams_[group_stream_];
     std::uint64_t mask = 0;
-    for (std::size_t position = 0; position < group.window.receivers().size(); ++position)
-      if (reliable[group.window.receivers()[position]]) mask |= 1ull << position;
+    const bool to_sequencer = pipeline.ordering == Ordering::total &&
+                              pipeline.reliability.kind != Reliability::Kind::none && dedicated_sequencer_reliable();
+    for (std::size_t position = 0; position < group.window.receivers().size(); ++position) {
+      const int receiver = group.window.receivers()[position];
+      if (reliable[receiver] || (to_sequencer && receiver == dedicated_)) mask |= 1ull << position;
+    }
     enqueue(group, mask);
   } else {
     for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
@@ -422,6 +466,12 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     } else {
       if (destination) output_.transmit(*destination, buffer);
       ++stats_.packets_sent;
+      // IP multicast: the dedicated sequencer listens on its own address, not on the group.
+      if (stream.destination && dedicated_ >= 0 && members_[dedicated_].address && (message.flags & TMC_FLAG_TOTAL_ORDER) &&
+          stream.window.position_of(dedicated_) >= 0) {
+        output_.transmit(*members_[dedicated_].address, buffer);
+        ++stats_.packets_sent;
+      }
     }
     stream.pacer->on_sent(bytes, now);
     if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
@@ -565,11 +615,14 @@ void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, cons
   bool total_order_input = false;
   for (auto& complete : messages) {
     if ((complete.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
-      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then).
-      total_->on_data({sender_id, epoch, complete.first_sequence}, std::move(complete.payload), now_);
+      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then). A
+      // dedicated sequencer needs only the message's id.
+      total_->on_data({sender_id, epoch, complete.first_sequence},
+                      sequencer_role_ ? std::vector<std::byte>{} : std::move(complete.payload), now_);
       total_order_input = true;
       continue;
     }
+    if (sequencer_role_) continue;  // it delivers nothing
     Message message;
     message.payload = std::move(complete.payload);
     message.sender = name;
@@ -626,6 +679,15 @@ void ChannelCore::transmit_sequence(const std::string& destination, const Sequen
 
 void ChannelCore::drain_total_order(TimePoint now) {
   for (const auto& outgoing : total_->take_outgoing()) transmit_sequence(outgoing.destination, outgoing.message);
+  if (sequencer_role_) {
+    // The dedicated sequencer follows the group's order (to take part in view changes) but has
+    // no application: its deliveries and gaps end here.
+    total_->take_deliveries();
+    for (const auto& gap : total_->take_gaps()) {
+      ++stats_.total_order_gaps;
+      stats_.total_order_gap_messages += gap.count;
+    }
+  }
   for (auto& delivery : total_->take_deliveries()) {
     Message message;
     message.payload = std::move(delivery.payload);
@@ -653,6 +715,7 @@ void ChannelCore::drain_total_order(TimePoint now) {
                 "sequencer {}", channel_id_, change.suspected,
                 std::chrono::duration_cast<std::chrono::milliseconds>(kSequencerTimeout).count(), change.old_view,
                 change.new_view, change.sequencer);
+    if (dedicated_ >= 0 && change.suspected == members_[dedicated_].name) release_dedicated_ = true;
   }
   (void)now;
 }
@@ -858,6 +921,7 @@ void ChannelCore::on_timer(TimePoint now) {
   now_ = now;
   timer_deadline_ = kNever;
   if (ack_deadline_ <= now) send_pending_acks(now, false);
+  if (release_dedicated_) release_dedicated_sequencer();
   const Duration member_timeout = reliability_defaults(defaults_).member_timeout;
   // Deadlines of unacknowledged messages.
   for (std::uint64_t message_id : quorum_.expire(now)) {
@@ -963,6 +1027,7 @@ Stats ChannelCore::stats() const {
   if (total_) {
     stats.sequencer = total_->sequencer();
     stats.sequencer_view = total_->view();
+    stats.messages_stamped = total_->stats().stamps_issued;
   }
   for (const auto& stream : streams_) {
     if (stream.transport->cwnd_bytes != kUnlimitedWindow) stats.congestion_window_bytes += stream.transport->cwnd_bytes;
@@ -1103,7 +1168,7 @@ std::string ChannelCore::plan() const {
     text += "  " + choice.feature + ": " + choice.implementation + " -- " + choice.reason + "\n";
   char header[160];
   std::snprintf(header, sizeof header, "channel %s (id %08x), %zu member(s)%s%s\n",
-                defaults_.channel.value_or("default").c_str(), channel_id_, members_.size(),
+                defaults_.channel.value_or("default").c_str(), channel_id_, members_.size() - (dedicated_ >= 0 ? 1 : 0),
                 self_.empty() ? "" : ", self ", self_.c_str());
   text += header;
   text += "send pipeline:\n";

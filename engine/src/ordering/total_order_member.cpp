@@ -48,7 +48,10 @@ void TotalOrderMember::on_data(const MessageId& id, std::vector<std::byte> paylo
 void TotalOrderMember::pump(TimePoint now) {
   if (is_sequencer()) {
     for (SequenceMessage& message : sequencer_->poll(now)) {
-      if (message.kind == SequenceMessage::Kind::stamps) apply_stamps(message, now);
+      if (message.kind == SequenceMessage::Kind::stamps) {
+        stats_.stamps_issued += message.stamps.size();
+        apply_stamps(message, now);
+      }
       note_known_end(sequencer_->next_group_sequence(), now);
       send("", std::move(message));
     }

@@ -77,6 +77,7 @@ struct SequencerChange {
 
 struct TotalOrderStats {
   std::uint64_t delivered = 0, gaps_reported = 0, gap_messages = 0;
+  std::uint64_t stamps_issued = 0;       // messages this participant stamped while sequencer
   std::uint64_t stale_stamps = 0;        // refused: replaced view
   std::uint64_t duplicate_stamps = 0;
   std::uint64_t duplicate_data = 0;
