@@ -410,7 +410,15 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
   const std::uint64_t window = reliability.window;
   while (!stream.backlog.empty()) {
     Outgoing& message = stream.backlog.front();
-    if (message.reliable_mask && stream.window.in_flight() >= window) return;
+    // The receivers this packet waits for. The dedicated sequencer's bit was chosen at send();
+    // a packet that leaves after the view moved away from it (or it went down) does not wait
+    // for it, or the window would stall on a sequencer that is gone.
+    std::uint64_t reliable_mask = message.reliable_mask;
+    if (dedicated_ >= 0 && reliable_mask && !dedicated_sequencer_reliable()) {
+      const int position = stream.window.position_of(dedicated_);
+      if (position >= 0) reliable_mask &= ~(1ull << position);
+    }
+    if (reliable_mask && stream.window.in_flight() >= window) return;
     const std::optional<SocketAddress>& destination =
         stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
     const std::uint64_t sequence = stream.window.next_sequence();
@@ -433,7 +441,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     const std::size_t chunk = message.fragment_count == 1 ? length : std::min<std::size_t>(size, length - offset);
     const std::uint64_t packet_bytes = TMC_DATA_HEADER_SIZE + chunk;
     // Congestion window (reliable packets: only they are acknowledged), then the pacer.
-    if (message.reliable_mask && !stream.congestion->can_send(packet_bytes)) return;
+    if (reliable_mask && !stream.congestion->can_send(packet_bytes)) return;
     const auto wait = stream.pacer->time_until_send(packet_bytes, now);
     if (wait > Duration::zero()) {
       arm_timer(now + wait);
@@ -451,9 +459,9 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     SentPacket packet;
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
-    packet.pending = message.reliable_mask;
-    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
-    std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
+    packet.pending = reliable_mask;
+    if (reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
+    std::vector<std::byte>& buffer = reliable_mask ? packet.bytes : scratch_;
     buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
     const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
     buffer.resize(bytes);
@@ -474,11 +482,11 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       }
     }
     stream.pacer->on_sent(bytes, now);
-    if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
+    if (reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
 
-    if (message.reliable_mask) {
+    if (reliable_mask) {
       for (std::size_t position = 0; position < stream.window.receivers().size(); ++position) {
-        if (!(message.reliable_mask & (1ull << position))) continue;
+        if (!(reliable_mask & (1ull << position))) continue;
         MemberState& member = members_[stream.window.receivers()[position]];
         // A member's progress clock starts when it first has something outstanding.
         if (stream.window.pending_for(static_cast<int>(position)) == 0) member.last_progress = now;
