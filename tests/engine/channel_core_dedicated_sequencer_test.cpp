@@ -161,6 +161,26 @@ TEST(ChannelCoreTotalOrderDedicatedSequencer, SilenceFailsOverToTheLowestNamedMe
   EXPECT_EQ(group.member(0).core->stats().messages_stamped, 600u) << "n0 stamped what came after the failover";
 }
 
+TEST(ChannelCoreTotalOrderDedicatedSequencer, AFalselySuspectedSequencerRejoinsAsAParticipant) {
+  Group group(FaultConfig{.drop = 0.01, .seed = 6}, reliable());
+  group.send_interleaved(100);
+  group.network.run_quiet(200ms);
+  group.sequencer().cut_off = true;  // partitioned for longer than sequencer_timeout (50 ms), but alive
+  group.network.advance(120ms);
+  group.sequencer().cut_off = false;
+  group.send_interleaved(300, 100);
+  group.network.run_quiet(2s);
+  const auto order = group.order_of(0);
+  ASSERT_EQ(order.size(), 1200u);
+  EXPECT_EQ(group.order_of(1), order);
+  EXPECT_EQ(group.order_of(2), order);
+  const Stats sequencer = group.sequencer().core->stats();
+  EXPECT_EQ(sequencer.sequencer, "n0") << "it learnt the view that replaced it";
+  EXPECT_EQ(sequencer.sequencer_view, 1u);
+  EXPECT_EQ(sequencer.messages_stamped, 300u) << "it stamped only while it sequenced view 0";
+  EXPECT_EQ(group.member(0).core->stats().messages_stamped, 900u);
+}
+
 TEST(ChannelCoreTotalOrderDedicatedSequencer, BadSequencerNamesFailClearly) {
   Manifest manifest = SimNetwork::group_manifest(3, {.ordering = Ordering::total});
   struct Null : core::ChannelCore::Output {

@@ -28,6 +28,7 @@ class SimNetwork {
     std::vector<Message> delivered;
     std::vector<Gap> gaps;
     bool down = false;  // drops everything sent to it
+    bool cut_off = false;  // partitioned: drops everything sent to it and everything it sends
     std::function<void(const Message&)> on_deliver;
 
     void transmit(const SocketAddress& to, std::span<const std::byte> packet) override {
@@ -89,6 +90,7 @@ class SimNetwork {
 
   void send(const SocketAddress& from, const SocketAddress& to, std::span<const std::byte> packet) {
     ++packets_;
+    if (Node* sender = find(from); sender && sender->cut_off) return;
     events_.push(Event{now_ + latency_, serial_++, from, to, {packet.begin(), packet.end()}});
   }
 
@@ -116,7 +118,7 @@ class SimNetwork {
         Event event = events_.top();
         events_.pop();
         Node* node = find(event.to);
-        if (!node || node->down) continue;
+        if (!node || node->down || node->cut_off) continue;
         auto& injector = *injectors_.at(node->address.to_string());
         injector.process(event.bytes, event.from.storage, [&](std::span<const std::byte> p, const sockaddr_storage&) {
           node->core->on_datagram(p, event.from, now_);

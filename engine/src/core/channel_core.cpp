@@ -103,7 +103,11 @@ void ChannelCore::configure_total_order(const Manifest& manifest) {
   for (const auto& member : members_) config.participants.push_back(member.name);
   // Participants: the members and the dedicated sequencer (add_dedicated_sequencer), if any.
   config.sequencer_candidates = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_).sequencer_candidates;
-  config.reliable = reliable;
+  // A dedicated sequencer delivers nothing: once deposed it follows the stamps without waiting
+  // for messages it may have missed (members stop retransmitting to it), so it skips what it
+  // lacks like an unreliable member instead of holding a growing log. While it sequences it
+  // has every message it stamped, so nothing changes for the group.
+  config.reliable = reliable && !sequencer_role_;
   config.sequencer_timeout = kSequencerTimeout;
   config.view_change_timeout = kViewChangeTimeout;
   config.hold_timeout = kGapHoldTimeout;
