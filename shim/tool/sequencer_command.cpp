@@ -96,9 +96,10 @@ int run_sequencer(std::span<char*> args) {
   sigwait(&stop, &signal_number);
   sequencer->close();
   const Stats stats = sequencer->stats();
-  std::printf("tmc sequencer: stopped by signal %d: stamped %llu messages; view %u, sequencer %s; %llu sequencer "
-              "changes; %llu packets received, %llu acks sent\n",
-              signal_number, static_cast<unsigned long long>(stats.messages_stamped), stats.sequencer_view,
+  std::printf("tmc sequencer: stopped by signal %d: stamped %llu messages, answered %llu stamp requests; view %u, "
+              "sequencer %s; %llu sequencer changes; %llu packets received, %llu acks sent\n",
+              signal_number, static_cast<unsigned long long>(stats.messages_stamped),
+              static_cast<unsigned long long>(stats.stamp_requests_answered), stats.sequencer_view,
               stats.sequencer.c_str(), static_cast<unsigned long long>(stats.sequencer_changes),
               static_cast<unsigned long long>(stats.packets_received), static_cast<unsigned long long>(stats.acks_sent));
   std::fflush(stdout);

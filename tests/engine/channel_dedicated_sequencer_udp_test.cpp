@@ -212,6 +212,7 @@ TEST(ChannelTotalOrderDedicatedSequencerUdp, ReliableEveryMemberDeliversTheIdent
   const Stats sequencer = group.sequencer->stats();
   EXPECT_GT(sequencer.messages_stamped, 0u);
   EXPECT_GT(sequencer.acks_sent, 0u) << "reliable: it acknowledges what it receives";
+  EXPECT_GT(sequencer.stamp_requests_answered, 0u) << "lost STAMPS were requested from it and answered";
   if (changes == 0) {
     EXPECT_EQ(sequencer.messages_stamped, kTotal);
     EXPECT_EQ(stamped_by_members, 0u);

@@ -1040,6 +1040,7 @@ Stats ChannelCore::stats() const {
     stats.sequencer = total_->sequencer();
     stats.sequencer_view = total_->view();
     stats.messages_stamped = total_->stats().stamps_issued;
+    stats.stamp_requests_answered = total_->stats().requests_answered;
   }
   for (const auto& stream : streams_) {
     if (stream.transport->cwnd_bytes != kUnlimitedWindow) stats.congestion_window_bytes += stream.transport->cwnd_bytes;
