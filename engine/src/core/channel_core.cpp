@@ -727,7 +727,7 @@ void ChannelCore::drain_total_order(TimePoint now) {
                 "sequencer {}", channel_id_, change.suspected,
                 std::chrono::duration_cast<std::chrono::milliseconds>(kSequencerTimeout).count(), change.old_view,
                 change.new_view, change.sequencer);
-    if (dedicated_ >= 0 && change.suspected == members_[dedicated_].name) release_dedicated_ = true;
+    if (dedicated_ >= 0) release_dedicated_ = true;  // on_timer: what it still owes, if it no longer sequences
   }
   (void)now;
 }
