@@ -90,6 +90,9 @@ int run_sequencer(std::span<char*> args) {
   const Stats start = sequencer->stats();
   std::printf("tmc sequencer: listening on %s (port %u), view %u sequencer %s\n", sequencer->name().c_str(),
               sequencer->local_port(), start.sequencer_view, start.sequencer.c_str());
+  const std::string plan = sequencer->plan();
+  if (auto at = plan.find("ordering: "); at != std::string::npos)
+    std::printf("tmc sequencer: %s\n", plan.substr(at, plan.find('\n', at) - at).c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
