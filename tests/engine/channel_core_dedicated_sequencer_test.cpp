@@ -182,6 +182,37 @@ TEST(ChannelCoreTotalOrderDedicatedSequencer, AFalselySuspectedSequencerRejoinsA
   EXPECT_EQ(group.member(0).core->stats().messages_stamped, 900u);
 }
 
+TEST(ChannelCoreTotalOrderDedicatedSequencer, ARestartedSequencerIsGivenUpOnNotTrusted) {
+  Group group(FaultConfig{.drop = 0.01, .seed = 9}, reliable());
+  group.send_interleaved(200);
+  group.network.run_quiet(200ms);
+  ASSERT_EQ(group.order_of(0).size(), 600u);
+  // The process restarts at once under the same address: a new epoch, an empty log, view 0 —
+  // it would stamp new messages from group sequence 0 again, below what the members delivered.
+  core::ChannelCore::Config config{group.manifest, kSequencer, 0, 1234};
+  config.capabilities = group.capabilities;
+  config.dedicated_sequencer = true;
+  config.now = group.network.now();
+  group.sequencer().core = std::make_unique<core::ChannelCore>(config, group.sequencer());
+  auto completions = group.send_interleaved(200, 200);
+  group.network.run_quiet(3s);
+  for (const auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  const auto order = group.order_of(0);
+  ASSERT_EQ(order.size(), 1200u);
+  for (std::size_t k = 0; k < order.size(); ++k) ASSERT_EQ(order[k].first, k);
+  EXPECT_EQ(group.order_of(1), order);
+  EXPECT_EQ(group.order_of(2), order);
+  for (int i = 0; i < 3; ++i) {
+    const Stats stats = group.member(i).core->stats();
+    EXPECT_GT(stats.stale_sequencer_packets, 0u) << "member " << i << " refused the new incarnation's stamps";
+    EXPECT_GE(stats.sequencer_view, 1u);
+    EXPECT_EQ(stats.sequencer, stats.sequencer_view % 4 == 0 ? std::string(kSequencer)
+                                                             : "n" + std::to_string(stats.sequencer_view % 4 - 1));
+  }
+  const Stats restarted = group.sequencer().core->stats();
+  EXPECT_EQ(restarted.sequencer_view, group.member(0).core->stats().sequencer_view) << "it was told the current view";
+}
+
 TEST(ChannelCoreTotalOrderDedicatedSequencer, BadSequencerNamesFailClearly) {
   Manifest manifest = SimNetwork::group_manifest(3, {.ordering = Ordering::total});
   struct Null : core::ChannelCore::Output {

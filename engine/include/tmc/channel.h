@@ -99,6 +99,7 @@ struct Stats {
   std::uint64_t sequencer_changes = 0;
   std::uint64_t messages_stamped = 0;  // messages this endpoint stamped while it was the sequencer
   std::uint64_t stamp_requests_answered = 0;  // REQUESTs for missing stamps it answered (sequencer or peer)
+  std::uint64_t stale_sequencer_packets = 0;  // SEQUENCE packets of a restarted sequencer (new epoch in its view), refused
   std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
   // flow_control: payload bytes held in sender memory (admitted, not yet acked or sent), its
   // peak, how often credit stopped a stream, and packets dropped for arriving beyond credit.

@@ -656,8 +656,27 @@ void ChannelCore::handle_sequence(std::span<const std::byte> datagram, const wir
     ++stats_.malformed_dropped;
     return;
   }
-  total_->on_sequence(members_[member].name, *message, now);
+  const std::string& from = members_[member].name;
+  if (!sequencer_incarnation_matches(from, packet.common.epoch, *message)) {
+    // A restarted sequencer: its stamps are refused. Within the current view it is given up on
+    // at once; a member of a later view tells it the view (the notice carries no stamps).
+    ++stats_.stale_sequencer_packets;
+    if (message->view == total_->view()) total_->suspect_sequencer(now);
+    total_->on_sequence(from, {.kind = SequenceMessage::Kind::heartbeat, .view = message->view}, now);
+    drain_total_order(now);
+    return;
+  }
+  total_->on_sequence(from, *message, now);
   drain_total_order(now);
+}
+
+bool ChannelCore::sequencer_incarnation_matches(const std::string& from, std::uint32_t epoch, const SequenceMessage& message) {
+  using Kind = SequenceMessage::Kind;
+  if (message.kind != Kind::stamps && message.kind != Kind::heartbeat && message.kind != Kind::new_view) return true;
+  if (from != total_->sequencer_for(message.view)) return true;  // a peer answering a REQUEST
+  auto [it, first] = view_epochs_.emplace(message.view, epoch);
+  if (view_epochs_.size() > 64) view_epochs_.erase(view_epochs_.begin());  // views long replaced
+  return first || it->second == epoch;
 }
 
 // The common header of a packet this member sends: its channel, sender id and epoch. The

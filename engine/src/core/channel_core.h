@@ -171,6 +171,10 @@ class ChannelCore : private SendStream::Events {
   void handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
                        const SocketAddress& source, TimePoint now);
   void drain_total_order(TimePoint now);
+  // A view's stamps come from one incarnation (epoch) of its sequencer: false for a STAMPS,
+  // HEARTBEAT or NEW_VIEW packet of a sequencer that restarted within its view (it lost its log
+  // and would stamp from the view's start again).
+  bool sequencer_incarnation_matches(const std::string& from, std::uint32_t epoch, const SequenceMessage& message);
   wire::CommonHeader own_header(wire::PacketType type, std::uint16_t flags, std::uint16_t stream) const;
   void transmit_sequence(const std::string& destination, const SequenceMessage& message);
   void handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
@@ -226,6 +230,7 @@ class ChannelCore : private SendStream::Events {
   std::unique_ptr<TotalOrderMember> total_;
   std::optional<Capabilities> capabilities_;
   TimePoint last_total_poll_{};
+  std::map<std::uint32_t, std::uint32_t> view_epochs_;  // view -> epoch of its sequencer's first SEQUENCE packet
   std::optional<TransportPlan> plan_;  // set when a capabilities file is given
   bool nic_checksum_ = false;
   bool kernel_fanout_wanted_ = false;

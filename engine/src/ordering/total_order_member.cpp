@@ -323,6 +323,12 @@ void TotalOrderMember::install_view(std::uint64_t start, TimePoint now) {
   pump(now);
 }
 
+void TotalOrderMember::suspect_sequencer(TimePoint now) {
+  if (sequencer_name_ == config_.self) return;
+  start_view_change(view_ + 1, now);
+  pump(now);
+}
+
 void TotalOrderMember::excuse_pause(Duration paused) {
   if (paused <= Duration::zero()) return;
   last_heard_ += paused;

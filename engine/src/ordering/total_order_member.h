@@ -99,6 +99,9 @@ class TotalOrderMember {
   // that time is no evidence against the sequencer, so suspicion and view-change clocks move on
   // by it. The channel calls this when its poll timer fired that much late.
   void excuse_pause(Duration paused);
+  // The current view's sequencer restarted (the channel saw a new incarnation of it): it lost its
+  // log and would stamp from its view's start again, so it is given up on now, as if silent.
+  void suspect_sequencer(TimePoint now);
 
   std::vector<TotalOrderOutgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
   std::vector<TotalOrderDelivery> take_deliveries() { return std::exchange(deliveries_, {}); }
