@@ -303,6 +303,46 @@ TEST(ChannelTotalOrderDedicatedSequencerUdp, DestroyingTheSequencerMidRunFailsOv
   EXPECT_GT(stamped_by_members, 0u) << "a member stamped the rest";
 }
 
+TEST(ChannelTotalOrderDedicatedSequencerUdp, ASequencerRestartedAtTheSameAddressIsNotTrusted) {
+  DedicatedGroup group(reliable_manifest(), FaultConfig{.drop = 0.01});
+  constexpr int kFirst = 500;
+  for (auto& thread : group.start_senders(kFirst)) thread.join();
+  group.wait_for(3 * kFirst, 30s);
+  ASSERT_EQ(group.observers[0]->seen(), 3u * kFirst) << group.describe();
+  // The process restarts under the same address: a new epoch and an empty log, view 0.
+  const std::string name = group.sequencer->name();
+  Manifest manifest = reliable_manifest();
+  manifest.multicast = Multicast{.members = {{"a", ""}, {"b", ""}, {"c", ""}}};
+  manifest.channel = "dedicated-sequencer-udp";
+  manifest.ordering = Ordering::total;
+  group.sequencer.reset();
+  group.sequencer = std::make_unique<SequencerService>(manifest, SequencerOptions{.listen = name});
+  ASSERT_EQ(group.sequencer->name(), name);
+  for (std::size_t i = 0; i < 3; ++i)
+    group.sequencer->add_member({std::string(1, char('a' + i)), "127.0.0.1:" + std::to_string(group.members[i]->local_port())});
+  // More messages: numbered from kFirst so they differ from the first batch.
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 3; ++i)
+    threads.emplace_back([&group, i] {
+      for (int k = kFirst; k < 2 * kFirst; ++k) group.members[i]->send(std::string(1, char('a' + i)) + ":" + std::to_string(k));
+    });
+  for (auto& thread : threads) thread.join();
+  group.wait_for(6 * kFirst, 60s);
+  SCOPED_TRACE(group.describe());
+  const auto order = group.observers[0]->snapshot();
+  ASSERT_EQ(order.size(), 6u * kFirst);
+  for (std::size_t k = 0; k < order.size(); ++k) ASSERT_EQ(order[k].group_sequence, k);
+  EXPECT_EQ(group.observers[1]->snapshot(), order);
+  EXPECT_EQ(group.observers[2]->snapshot(), order);
+  std::uint64_t refused = 0;
+  for (auto& channel : group.members) {
+    const Stats stats = channel->stats();
+    refused += stats.stale_sequencer_packets;
+    EXPECT_GE(stats.sequencer_view, 1u) << "the restarted incarnation does not keep view 0";
+  }
+  EXPECT_GT(refused, 0u) << "the new incarnation's view-0 packets were refused";
+}
+
 // IP multicast needs a multicast-capable interface and a route: a private network namespace of
 // this test's own process (ctest runs each test separately) gives both without touching the host.
 bool enter_private_network_namespace(std::string& why) {
