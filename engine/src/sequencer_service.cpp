@@ -3,12 +3,35 @@
 // unchanged inside it.
 #include "tmc/sequencer_service.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
+#include <system_error>
 
 #include "core/socket_address.h"
 
 namespace tmc {
+namespace {
+
+// The engine's sockets bind chosen ports with SO_REUSEADDR (members sharing a group port), so a
+// second sequencer on the same address would bind too and take its unicast traffic while the
+// first kept sending heartbeats. A bind without SO_REUSEADDR fails while anyone holds it.
+void require_unused(const core::SocketAddress& address) {
+  if (address.port() == 0) return;
+  const int fd = ::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  const int result = ::bind(fd, address.raw(), address.length);
+  const int error = errno;
+  ::close(fd);
+  if (result != 0)
+    throw std::system_error(error, std::generic_category(),
+                            "bind " + address.to_string() + (error == EADDRINUSE ? " (another sequencer running there?)" : ""));
+}
+
+}  // namespace
 
 SequencerService::SequencerService(const Manifest& manifest, const SequencerOptions& options) {
   if (manifest.ordering != Ordering::total)
@@ -32,6 +55,7 @@ SequencerService::SequencerService(const Manifest& manifest, const SequencerOpti
   if (name.empty() && listen_address->is_unspecified())
     throw std::invalid_argument("listening on " + listen +
                                 " needs a capabilities file whose sequencer names the address members send to");
+  require_unused(*listen_address);
   ChannelOptions channel_options{.self = name, .local_address = listen, .runtime = options.runtime,
                                  .faults = options.faults, .capabilities = capabilities};
   channel_ = std::unique_ptr<Channel>(new Channel(manifest, channel_options, true));

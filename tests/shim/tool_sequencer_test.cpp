@@ -138,6 +138,12 @@ TEST(ToolSequencer, StampsForTwoChannelsAndStopsOnSigterm) {
   ASSERT_GT(process.pid, 0);
   ASSERT_TRUE(process.read_until("listening on " + sequencer, 20s)) << process.text;
 
+  {
+    ProcessGuard second({TMC_TOOL, "sequencer", "--manifest", manifest_path, "--capabilities", caps_path});
+    EXPECT_EQ(second.wait(10s), 1) << "a second sequencer on the same address is refused: " << second.text;
+    EXPECT_NE(second.text.find("another sequencer running there?"), std::string::npos) << second.text;
+  }
+
   const Manifest manifest = load_manifest_file(manifest_path);
   auto capabilities = std::make_shared<Capabilities>(load_capabilities_file(caps_path));
   Channel channel_a(manifest, {.self = "a", .capabilities = capabilities});
