@@ -95,17 +95,23 @@ struct ProcessGuard {
   }
 };
 
-// A UDP port free at the moment (bound, read, closed).
-std::uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
+// `count` distinct UDP ports free at the moment (all bound at once, read, then closed).
+std::vector<std::uint16_t> free_udp_ports(int count) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < count; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    ports.push_back(ntohs(address.sin_port));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
 }
 
 struct TempDir {
@@ -123,9 +129,10 @@ struct TempDir {
 
 TEST(ToolSequencer, StampsForTwoChannelsAndStopsOnSigterm) {
   TempDir dir;
-  const std::string a = "127.0.0.1:" + std::to_string(free_udp_port());
-  const std::string b = "127.0.0.1:" + std::to_string(free_udp_port());
-  const std::string sequencer = "127.0.0.1:" + std::to_string(free_udp_port());
+  const auto ports = free_udp_ports(3);
+  const std::string a = "127.0.0.1:" + std::to_string(ports[0]);
+  const std::string b = "127.0.0.1:" + std::to_string(ports[1]);
+  const std::string sequencer = "127.0.0.1:" + std::to_string(ports[2]);
   const std::string manifest_path = dir.write("manifest.yaml",
                                               "channel: tool-sequencer\n"
                                               "multicast:\n  members:\n"
