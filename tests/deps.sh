@@ -6,7 +6,7 @@ tmc_install_deps() {
     build-essential cmake pkg-config git iproute2 procps psmisc
     libasio-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
     clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev
-    iperf3 sockperf redis-server redis-tools socat python3 python3-yaml gnuplot-nox
+    iperf3 sockperf redis-server redis-tools socat python3 python3-yaml gnuplot-nox ethtool
   )
   local missing=()
   for p in "${packages[@]}"; do

@@ -3,12 +3,14 @@
 # injected in the kernel, TMC `loss-tolerant` vs TMC `aimd` vs kernel TCP (cubic), same run.
 #
 #   sudo engine/bench/cc_netns_bench.sh [--losses 0,0.0025,0.005,0.01] [--seconds 3] [--rounds 3]
-#                                       [--size 1400] [--arms loss-tolerant,aimd,tcp] [--keep-offloads]
+#                                       [--size 1400] [--tcp-write 131072] [--arms loss-tolerant,aimd,tcp,tcp-bbr]
+#                                       [--keep-offloads]
 #                                       [--cc-param KEY=VALUE]...   (loss-tolerant parameters)
 #
 # Topology: two netns (sender A 10.78.<k>.1, receiver B 10.78.<k>.2) joined by one veth pair,
-# MTU 1500, TSO/GSO/GRO off on both ends (so the injector sees wire-sized packets; with
-# --keep-offloads TCP's 64 KiB super-packets are dropped whole). Loss: `tmc-loss` at the given
+# MTU 1500, TSO/GSO/GRO and UDP segmentation off on both ends (ethtool), so the injector sees
+# wire-sized packets; with --keep-offloads TCP's TSO and the engine's UDP GSO super-packets are
+# dropped whole. Loss: `tmc-loss` at the given
 # rate on the INGRESS of both veths (data A->B and acks B->A), seeded per run. Per loss rate and
 # round every arm runs once, arms interleaved; each run = one receiver process in B, one sender
 # process in A for --seconds (bounded also in bytes), goodput measured by the receiver from its
@@ -29,8 +31,9 @@ loss_cli=$build/ebpf/tmc-loss
 losses="0,0.0025,0.005,0.01"
 seconds=3
 rounds=3
-size=1400
-arms="loss-tolerant,aimd,tcp"
+size=1400        # TMC message size
+tcp_write=131072 # TCP send() size (iperf3's default; sub-MSS writes cripple TCP under loss)
+arms="loss-tolerant,aimd,tcp,tcp-bbr"  # tcp = kernel TCP cubic (the baseline), tcp-bbr = kernel BBR
 keep_offloads=0
 cc_params=()
 while [ $# -gt 0 ]; do
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
+    --tcp-write) tcp_write=$2; shift 2 ;;
     --arms) arms=$2; shift 2 ;;
     --keep-offloads) keep_offloads=1; shift ;;
     --cc-param) cc_params+=(--cc-param "$2"); shift 2 ;;   # for the loss-tolerant arm
@@ -80,7 +84,9 @@ ip -n "$ns_b" addr add "$ip_b/24" dev eth0
 for ns in "$ns_a" "$ns_b"; do
   ip -n "$ns" link set lo up
   ip -n "$ns" link set eth0 mtu 1500 up
-  [ "$keep_offloads" = 1 ] || ip netns exec "$ns" "$bench" offloads-off eth0
+  # tx-udp-segmentation is separate from gso: with it on, the engine's UDP GSO super-packets
+  # would cross the veth (and be dropped) whole.
+  [ "$keep_offloads" = 1 ] || ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off tx-udp-segmentation off
 done
 
 port=7100
@@ -88,7 +94,8 @@ port=7100
 # `wait` builtin, which a trapped INT/TERM interrupts at once.
 run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans rtt_us cpu_us_per_MB dropped" to $results
   local arm=$1 loss=$2 round=$3 transport=tmc cc=$1 params=()
-  [ "$arm" = tcp ] && { transport=tcp; cc=none; }
+  [ "$arm" = tcp ] && { transport=tcp; cc=none; params=(--tcp-cc cubic); }
+  [ "$arm" = tcp-bbr ] && { transport=tcp; cc=none; params=(--tcp-cc bbr); }
   [ "$arm" = loss-tolerant ] && params=("${cc_params[@]}")
   port=$((port + 2))
   local self_b="$ip_b:$port" self_a="$ip_a:$((port + 1))"
@@ -110,7 +117,7 @@ run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans r
     [ $waited -lt 100 ] || { echo "cc_netns_bench: receiver did not start: $(cat "$out_r")" >&2; exit 1; }
   done
   ip netns exec "$ns_a" timeout $((seconds + 15)) "$bench" send --transport "$transport" --cc "$cc" \
-    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" "${params[@]}" >"$out_s" 2>&1 &
+    --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" --tcp-write "$tcp_write" "${params[@]}" >"$out_s" 2>&1 &
   local sender=$!
   pids+=("$sender")
   wait "$sender" || { echo "cc_netns_bench: sender failed: $(cat "$out_s")" >&2; exit 1; }
@@ -186,5 +193,7 @@ awk -v arms="$arms" -v losses="$losses" '
       y = (d0 > 0 ? gm[lt SUBSEP worst] / d0 : 0)
       printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (paired per round: %.2fx; goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
              100 * worst, x, pm[lt SUBSEP worst], (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
+      if (("tcp-bbr" SUBSEP worst) in g && gm["tcp-bbr" SUBSEP worst] > 0)
+        printf "Against kernel BBR at %.2f%% loss: loss-tolerant %.2fx\n", 100 * worst, gm[lt SUBSEP worst] / gm["tcp-bbr" SUBSEP worst]
     }
   }' "$results"

@@ -357,15 +357,38 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
 };
 
-Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl_(std::make_unique<Impl>()) {
+Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : Channel(manifest, options, false) {}
+
+Channel::Channel(const Manifest& manifest, const ChannelOptions& options, bool dedicated_sequencer)
+    : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   impl.runtime = options.runtime ? options.runtime : Runtime::default_instance();
   impl.faults = options.faults;
   impl.queue_limit = options.receive_queue_limit;
+
+  // Where to listen: explicit, else our member address (a dedicated sequencer: its name), else
+  // an ephemeral port.
+  std::string local = options.local_address;
+  if (local.empty() && !options.self.empty() && manifest.multicast)
+    for (const auto& member : manifest.multicast->members)
+      if (member.name == options.self) local = member.address;
+  if (local.empty() && dedicated_sequencer) local = options.self;
+  if (local.empty()) local = "0.0.0.0:0";
+  auto local_address = SocketAddress::parse(local);
+  if (!local_address) throw std::invalid_argument("local address '" + local + "' is not host:port");
+  impl.socket = std::make_unique<transport::UdpSocket>(*local_address);
+
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
   config.now = Clock::now();
   if (options.capabilities) config.capabilities = *options.capabilities;
   else if (const char* path = std::getenv("TMC_CAPABILITIES"); path && *path) config.capabilities = load_capabilities_file(path);
+  if (dedicated_sequencer) {
+    // Its name is the address the members' capabilities file gives as `sequencer`.
+    config.dedicated_sequencer = true;
+    if (config.self.empty()) config.self = impl.socket->local_address().to_string();
+    if (!config.capabilities) config.capabilities = Capabilities{.source = "no capabilities file"};
+    if (config.capabilities->sequencer.empty()) config.capabilities->sequencer = config.self;
+  }
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
   // The manifest's mtu, or the operator's declared MTUs, win over probing the path.
   impl.flow_controlled = impl.core->flow_controlled();
@@ -376,17 +399,7 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
       if (member.name != options.self) impl.adopt_path_mtu(member.address);
     impl.adopt_path_mtu(manifest.multicast->group);
   }
-
-  // Where to listen: explicit, else our member address, else an ephemeral port.
-  std::string local = options.local_address;
-  if (local.empty() && !options.self.empty() && manifest.multicast)
-    for (const auto& member : manifest.multicast->members)
-      if (member.name == options.self) local = member.address;
-  if (local.empty()) local = "0.0.0.0:0";
-  auto local_address = SocketAddress::parse(local);
-  if (!local_address) throw std::invalid_argument("local address '" + local + "' is not host:port");
-  impl.socket = std::make_unique<transport::UdpSocket>(*local_address);
-  if (manifest.multicast && !manifest.multicast->group.empty() && !options.self.empty()) {
+  if (manifest.multicast && !manifest.multicast->group.empty() && !options.self.empty() && !dedicated_sequencer) {
     auto group = SocketAddress::parse(manifest.multicast->group);
     if (group && group->is_multicast()) {
       impl.group_socket = std::make_unique<transport::UdpSocket>(*group);

@@ -10,6 +10,8 @@
     repetitions: 3
     duration: 15                   # seconds per run
     seed: 1
+    offloads: keep                 # keep | off | nic: where loss is injected and what it sees
+                                   # (wire-sized packets or super-packets), see topology.py
     arms:
       - name: TCP                  # an arm without policy runs the binaries as they are
         args: {mode: tcp}          # workload parameters this arm overrides (app flags)
@@ -31,15 +33,17 @@ from typing import Any
 
 import yaml
 
+from .topology import OFFLOAD_MODES
+
 WORKLOAD_PARAMS: dict[str, dict[str, Any]] = {
     "kv": {"replicas": 3, "keys": 1000, "value_size": 64, "timeout_ms": 500, "get_ratio": 0.5,
            "mode": "tcp", "group": None, "quorum": None, "port": 7000},
-    "iperf3": {"port": 5201, "parallel": 1, "udp": False, "bitrate": None},
+    "iperf3": {"port": 5201, "parallel": 1, "udp": False, "bitrate": None, "congestion": None},
     "sockperf": {"port": 11111, "protocol": "tcp", "msg_size": 64},
     "redis": {"port": 6379, "requests": 20000, "clients": 10, "tests": "set,get", "data_size": 64},
 }
 DEFAULT_HOSTS = {"iperf3": 2, "sockperf": 2, "redis": 2}  # kv: replicas + 1
-TOP_LEVEL = {"name", "description", "workload", "hosts", "loss", "repetitions", "duration", "seed", "arms"}
+TOP_LEVEL = {"name", "description", "workload", "hosts", "loss", "repetitions", "duration", "seed", "offloads", "arms"}
 ARM_KEYS = {"name", "policy", "args", "env", "description"}
 
 
@@ -128,6 +132,7 @@ class Experiment:
     duration: float
     seed: int
     arms: list[Arm]
+    offloads: str = "keep"  # keep | off | nic (topology.py)
 
     def arm_params(self, arm: Arm) -> dict[str, Any]:
         merged = dict(self.params)
@@ -223,6 +228,11 @@ def load(path: Path, repo: Path) -> Experiment:
     seed = doc.get("seed", 1)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise err(doc, "seed", "'seed' must be an integer")
+    offloads = doc.get("offloads", "keep")
+    if isinstance(offloads, bool):  # YAML 1.1 reads a bare off / on as a boolean
+        offloads = "keep" if offloads else "off"
+    if offloads not in OFFLOAD_MODES:
+        raise err(doc, "offloads", f"'offloads' must be one of {', '.join(OFFLOAD_MODES)}, got {offloads!r}")
 
     loss_list = doc["loss"]
     if not isinstance(loss_list, _List) or not loss_list:
@@ -278,4 +288,4 @@ def load(path: Path, repo: Path) -> Experiment:
     name = doc.get("name", path.stem)
     return Experiment(path=path, name=str(name), description=str(doc.get("description", "")), workload=wtype,
                       params=params, hosts=hosts, loss=losses, repetitions=repetitions, duration=duration,
-                      seed=seed, arms=arms)
+                      seed=seed, arms=arms, offloads=offloads)

@@ -47,7 +47,9 @@ class LossInjector:
         topology.on_teardown.append(self.detach_all)
 
     def _cmd(self, host: Host, *args: str, timeout: float = 15) -> subprocess.CompletedProcess:
-        argv = self.topology.command(host, [str(self.binary), *args])
+        """Runs tmc-loss in the namespace holding the host's loss point (its netns, or the
+        switch's in offloads mode nic)."""
+        argv = ["ip", "netns", "exec", host.loss_netns, str(self.binary), *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
     def attach(self, rate: float, seed: int, ports: list[int] | None = None) -> None:
@@ -56,7 +58,7 @@ class LossInjector:
         if rate <= 0:
             return
         for host in self.topology.hosts:
-            args = ["attach", "--dev", host.device, "--rate", f"{rate:g}", "--seed", str(seed + host.index)]
+            args = ["attach", "--dev", host.loss_device, "--rate", f"{rate:g}", "--seed", str(seed + host.index)]
             if ports:
                 args += ["--ports", ",".join(str(p) for p in ports)]
             proc = self._cmd(host, *args)
@@ -69,7 +71,7 @@ class LossInjector:
         """Sum of seen/dropped over the hosts with loss attached."""
         total = {"seen": 0, "dropped": 0}
         for host in self.attached:
-            proc = self._cmd(host, "stats", "--dev", host.device)
+            proc = self._cmd(host, "stats", "--dev", host.loss_device)
             for key, value in re.findall(r"(seen|dropped)=(\d+)", proc.stdout):
                 total[key] += int(value)
         return total
@@ -77,8 +79,8 @@ class LossInjector:
     def detach_all(self) -> None:
         errors = []
         for host in list(self.attached):
-            proc = self._cmd(host, "detach", "--dev", host.device)
-            if proc.returncode != 0 and host.netns in _netns_names():
+            proc = self._cmd(host, "detach", "--dev", host.loss_device)
+            if proc.returncode != 0 and host.loss_netns in _netns_names():
                 errors.append(f"{host.name}: {(proc.stderr or proc.stdout).strip()}")
             self.attached.remove(host)
         if errors:
@@ -92,6 +94,6 @@ def _netns_names() -> list[str]:
 
 def tc_filters(host: Host) -> str:
     """Ingress filters on the host's device (for tests: must be empty after teardown)."""
-    proc = subprocess.run(["ip", "netns", "exec", host.netns, "tc", "filter", "show", "dev", host.device, "ingress"],
+    proc = subprocess.run(["ip", "netns", "exec", host.loss_netns, "tc", "filter", "show", "dev", host.loss_device, "ingress"],
                           capture_output=True, text=True)
     return proc.stdout.strip()

@@ -57,7 +57,13 @@ def machine_description() -> dict[str, str]:
                 distro = line.split("=", 1)[1].strip('"')
     except OSError:
         pass
-    return {"kernel": platform.release(), "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "os": distro}
+    tcp_cc = ""
+    try:  # what kernel TCP arms use unless a workload sets its own (e.g. iperf3 -C)
+        tcp_cc = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        pass
+    return {"kernel": platform.release(), "cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "os": distro,
+            "tcp_congestion_control": tcp_cc}
 
 
 def loss_label(rate: float) -> str:
@@ -105,7 +111,8 @@ def markdown(exp: Experiment, runs: list[dict[str, Any]], metrics: list[Metric],
     lines += [f"{len(exp.arms)} arms × {len(exp.loss)} loss rates × {exp.repetitions} repetitions of "
               f"{exp.duration:g} s; {exp.hosts} hosts. Cells: median (min–max) over the repetitions that completed.",
               f"Machine: {machine['cpu']} ({machine['cores']} cores, {machine['memory']}), {machine['os']}, "
-              f"Linux {machine['kernel']}.", ""]
+              f"Linux {machine['kernel']}; kernel TCP congestion control by default: "
+              f"{machine.get('tcp_congestion_control') or 'unknown'}; offloads: {exp.offloads}.", ""]
     arm_names = [a.name for a in exp.arms]
 
     def table(metric: Metric) -> list[str]:
@@ -230,7 +237,10 @@ def _measured_loss_lines(exp: Experiment, runs) -> list[str]:
             rates[loss] = (dropped, seen)
     if not rates:
         return []
-    out = ["Loss measured by the injector (all arms, all hosts' ingress): " +
+    where = {"keep": "all hosts' ingress; TSO/GSO super-packets are dropped whole",
+             "off": "all hosts' ingress; wire-sized packets: TSO/GSO/GRO off on every veth",
+             "nic": "the switch ports' ingress; wire-sized packets: senders segment, receivers GRO"}[exp.offloads]
+    out = [f"Loss measured by the injector (all arms, {where}): " +
            ", ".join(f"{loss_label(k)} → {100 * d / s:.3f}% of {s} packets" for k, (d, s) in rates.items()), ""]
     return out
 
@@ -253,7 +263,7 @@ def write_json(path: Path, exp: Experiment, runs, cells, metrics: list[Metric]) 
         "experiment": {"name": exp.name, "file": str(exp.path), "description": exp.description,
                        "workload": exp.workload, "params": exp.params,
                        "hosts": exp.hosts, "loss": exp.loss, "repetitions": exp.repetitions,
-                       "duration": exp.duration, "seed": exp.seed,
+                       "duration": exp.duration, "seed": exp.seed, "offloads": exp.offloads,
                        "arms": [{"name": a.name, "policy": a.policy, "description": a.description, "args": a.args,
                                  "env": a.env} for a in exp.arms]},
         "machine": machine_description(),

@@ -87,6 +87,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="override seconds per run")
     p.add_argument("--repetitions", type=int, help="override repetitions")
     p.add_argument("--loss", help="override loss rates, comma separated (0.01 or 1%%)")
+    p.add_argument("--offloads", choices=experiment_mod.OFFLOAD_MODES,
+                   help="override the experiment's offloads mode (keep | off | nic: what the loss injector sees)")
     p.add_argument("--arms", help="run only these arms (comma separated names)")
     p.add_argument("--loopback", action="store_true",
                    help="no netns/BPF: all hosts on 127.0.0.1; loss only for TMC arms (engine fault injector)")
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.repetitions < 1:
                 raise experiment_mod.ExperimentError("--repetitions must be >= 1")
             exp.repetitions = args.repetitions
+        if args.offloads:
+            exp.offloads = args.offloads
         if args.loss:
             try:
                 exp.loss = [experiment_mod.parse_loss(v.strip()) for v in args.loss.split(",")]
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: list[dict] = []
     status = 0
-    topo = Topology(exp.hosts, loopback=loopback, workdir=out / "logs")
+    topo = Topology(exp.hosts, loopback=loopback, workdir=out / "logs", offloads=exp.offloads)
     atexit.register(topo.teardown)
     old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     progress = Progress(exp.run_count())
@@ -302,7 +306,8 @@ def report_only(folder: Path, quiet: bool = False) -> int:
                                a.get("env") or {}, a.get("description", "")) for a in e["arms"]]
     exp = experiment_mod.Experiment(path=Path(e["file"]), name=e["name"], description=e.get("description", ""),
                                     workload=e["workload"], params=e["params"], hosts=e["hosts"], loss=e["loss"],
-                                    repetitions=e["repetitions"], duration=e["duration"], seed=e["seed"], arms=arms)
+                                    repetitions=e["repetitions"], duration=e["duration"], seed=e["seed"], arms=arms,
+                                    offloads=e.get("offloads", "keep"))
     runs = [{**r, "metrics": {k: (math.nan if v is None else v) for k, v in r["metrics"].items()}} for r in doc["runs"]]
     return write_results(folder, exp, runs, WORKLOADS[exp.workload], quiet=quiet)
 

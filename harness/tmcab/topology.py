@@ -6,7 +6,19 @@ Netns topology (created by Topology.create, always removed by Topology.teardown)
                         with one port h<i> per host
     netns <prefix>-h<i>: "eth0" = 10.77.0.<i+1>/24, lo up, route 224.0.0.0/4 via eth0
 
-The bridge lives in its own namespace, so nothing is added to the root namespace and no
+Where the loss injector sits and what it sees is the `offloads` mode (experiment key `offloads`):
+
+    keep  (default) every veth as the kernel made it: TSO/GSO super-packets (up to 64 KiB) cross
+          the veths whole, the injector is on each host's eth0 ingress and drops them whole
+          (one loss event costs TCP or a UDP GSO sender up to ~44 wire packets at once).
+    off   TSO, GSO and GRO off everywhere: every packet is wire-sized through the whole stack of
+          both ends (realistic loss, but every packet pays a full stack traversal; no NIC does that).
+    nic   what a datacenter NIC does: the sender's stack builds super-packets (GSO on) that are
+          segmented at its eth0 (TSO and UDP segmentation off, i.e. software "NIC" segmentation),
+          the injector drops wire-sized packets on the ingress of the switch port they arrive on,
+          and the receiver's eth0 coalesces them again (GRO on: veth NAPI), as NIC GRO/LRO would.
+
+The bridge lives in its own namespace,The bridge lives in its own namespace, so nothing is added to the root namespace and no
 traffic can leave. Names include the harness pid, so parallel runs (ctest -j) never collide,
 and `cleanup_stale()` removes the leftovers of a harness that was SIGKILLed.
 
@@ -41,6 +53,26 @@ def _run(argv: list[str], check: bool = True, timeout: float = 10) -> subprocess
     return proc
 
 
+OFFLOAD_MODES = ("keep", "off", "nic")
+
+
+def _ethtool(netns: str, device: str, settings: dict[str, str]) -> None:
+    """Sets offload features with ethtool -K and checks that they took (tests/deps.sh installs
+    ethtool). tx-udp-segmentation is separate from gso: with it on, a UDP_SEGMENT super-packet
+    crosses a veth whole even with gso off."""
+    argv = ["ip", "netns", "exec", netns, "ethtool", "-K", device]
+    for name, value in settings.items():
+        argv += [name, value]
+    _run(argv)
+    features = _run(["ip", "netns", "exec", netns, "ethtool", "-k", device]).stdout
+    long_names = {"tso": "tcp-segmentation-offload", "gso": "generic-segmentation-offload",
+                  "gro": "generic-receive-offload"}
+    for name, value in settings.items():
+        line = f"{long_names.get(name, name)}: {value}"
+        if line not in features:
+            raise TopologyError(f"{netns}/{device}: ethtool -K {name} {value} did not take")
+
+
 def list_netns() -> list[str]:
     proc = _run(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
@@ -52,7 +84,13 @@ class Host:
     name: str          # h0, h1, ...
     netns: str | None  # None in loopback mode
     address: str       # IPv4 address applications bind / connect to
-    device: str | None  # the host's interface inside its netns (loss is injected on its ingress)
+    device: str | None  # the host's interface inside its netns
+    loss_netns: str | None = None   # where the loss injector drops what this host receives (or
+    loss_device: str | None = None  # sends, in mode nic): by default its own eth0 ingress
+
+    def __post_init__(self) -> None:
+        if self.loss_netns is None:
+            self.loss_netns, self.loss_device = self.netns, self.device
 
 
 @dataclass
@@ -72,6 +110,7 @@ class Topology:
     host_count: int
     loopback: bool = False
     workdir: Path = Path("/tmp")
+    offloads: str = "keep"  # keep | off | nic (module docstring)
     hosts: list[Host] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # namespaces we created, in order
@@ -88,6 +127,8 @@ class Topology:
             return
         if os.geteuid() != 0:
             raise TopologyError("network namespaces need root (rerun as root, or use --loopback)")
+        if self.offloads not in OFFLOAD_MODES:
+            raise TopologyError(f"offloads must be one of {', '.join(OFFLOAD_MODES)}, got {self.offloads!r}")
         if not 1 <= self.host_count <= 200:
             raise TopologyError(f"hosts must be in [1, 200], got {self.host_count}")
         try:
@@ -109,7 +150,19 @@ class Topology:
                 _run(h + ["addr", "add", f"{address}/24", "dev", "eth0"])
                 _run(h + ["link", "set", "eth0", "up"])
                 _run(h + ["route", "add", MULTICAST_ROUTE, "dev", "eth0"])
-                self.hosts.append(Host(i, f"h{i}", ns, address, "eth0"))
+                loss_at = (ns, "eth0")
+                if self.offloads == "off":
+                    wire_sized = {"tso": "off", "gso": "off", "gro": "off", "tx-udp-segmentation": "off"}
+                    _ethtool(self.switch, port, wire_sized)
+                    _ethtool(ns, "eth0", wire_sized)
+                elif self.offloads == "nic":
+                    # eth0 sends: the stack's super-packets are segmented here; eth0 receives:
+                    # GRO coalesces what the switch port forwards. The port's ingress (GRO off)
+                    # sees each wire packet the host sent: that is where loss is injected.
+                    _ethtool(ns, "eth0", {"tso": "off", "tx-udp-segmentation": "off", "gso": "on", "gro": "on"})
+                    _ethtool(self.switch, port, {"gro": "off"})
+                    loss_at = (self.switch, port)
+                self.hosts.append(Host(i, f"h{i}", ns, address, "eth0", *loss_at))
             self._wait_links_up()
         except BaseException:
             self.teardown()

@@ -220,6 +220,8 @@ def run_iperf3(ctx: RunContext) -> dict[str, float]:
             argv += ["-u", "-b", str(p.get("bitrate") or "1G")]
         elif p.get("bitrate"):
             argv += ["-b", str(p["bitrate"])]
+        if p.get("congestion"):  # iperf3 -C: TCP_CONGESTION on the client's socket (the sender)
+            argv += ["-C", str(p["congestion"])]
         output = _client(ctx, client_host, argv, "iperf3")
         try:
             report = json.loads(output[output.index("{"):])

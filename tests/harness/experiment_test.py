@@ -80,6 +80,12 @@ class ExperimentFiles(unittest.TestCase):
         self.check_error(GOOD + "hosts: 2\n", 9, 8, "needs at least 4 hosts")
         self.check_error("workload: [\n", 2, 1, "expected the node content")
 
+    def test_offloads_mode(self):
+        self.assertEqual(load_text(GOOD)[0].offloads, "keep")
+        self.assertEqual(load_text(GOOD + "offloads: nic\n")[0].offloads, "nic")
+        self.assertEqual(load_text(GOOD + "offloads: off\n")[0].offloads, "off")  # YAML 1.1: a boolean
+        self.check_error(GOOD + "offloads: tso\n", 9, 11, "'offloads' must be one of keep, off, nic")
+
     def test_check_flag_exits_2_on_a_bad_file(self):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             f.write(GOOD.replace("arms:", "armz:"))

@@ -55,14 +55,18 @@ def main() -> int:
     shim = Path(os.environ.get("TMC_SHIM") or build / "shim" / "libtmc_shim.so")
     with tempfile.TemporaryDirectory() as tmp:
         exp = Path(tmp) / f"smoke-{workload}.yaml"
+        # iperf3 also exercises offloads nic (loss on the switch ports) and a per-socket TCP
+        # congestion control (iperf3 -C; a refused one fails the TCP run).
+        extra = "offloads: nic\n" if workload == "iperf3" else ""
+        tcp_args = "\n    args: {congestion: cubic}" if workload == "iperf3" else ""
         exp.write_text(f"""
 name: smoke-{workload}
 workload: {PARAMS[workload]}
 loss: [{", ".join(losses)}]
 repetitions: 1
 duration: 2
-arms:
-  - name: TCP
+{extra}arms:
+  - name: TCP{tcp_args}
   - name: TMC
     policy: {TMC_POLICY[workload]}
 """)

@@ -120,6 +120,54 @@ class TopologyLifecycle(unittest.TestCase):
             links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
             self.assertNotIn(topo.prefix, links)
 
+    def _packets_seen_for(self, mode: str, sender: str) -> int:
+        """Packets the loss injector sees while h0 sends 256 KiB to h1 with `sender` (python)."""
+        tmc_loss = find_tmc_loss(BUILD)
+        with tempfile.TemporaryDirectory() as tmp:
+            topo = Topology(2, workdir=Path(tmp), offloads=mode)
+            try:
+                topo.create()
+                injector = LossInjector(tmc_loss, topo)
+                injector.attach(0.0001, seed=3)  # counts every packet, drops ~none
+                if mode == "nic":  # the switch port a host sends into, not the host's eth0
+                    self.assertEqual((topo.hosts[0].loss_netns, topo.hosts[0].loss_device), (topo.switch, "h0"))
+                    self.assertIn("bpf", tc_filters(topo.hosts[0]))
+                    eth0 = subprocess.run(["ip", "netns", "exec", topo.hosts[0].netns, "tc", "filter", "show",
+                                           "dev", "eth0", "ingress"], capture_output=True, text=True).stdout
+                    self.assertEqual(eth0.strip(), "")
+                receiver = topo.start(topo.hosts[1], ["python3", "-c",
+                                      "import socket,sys;t=socket.socket();t.bind(('10.77.0.2',9998));t.listen();"
+                                      "u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.bind(('10.77.0.2',9997));"
+                                      "c,_=t.accept();n=0\nwhile True:\n d=c.recv(65536)\n n+=len(d)\n if not d: break\n"
+                                      "print(n)"], "receiver")
+                time.sleep(0.5)
+                status, out = topo.run(topo.hosts[0], ["python3", "-c", sender], "sender", timeout=20)
+                self.assertEqual(status, 0, out)
+                receiver.popen.wait(timeout=10)
+                return injector.stats()["seen"]
+            finally:
+                self.assertEqual(topo.teardown(), [])
+
+    def test_offload_modes_decide_what_the_injector_sees(self):
+        if not find_tmc_loss(BUILD):
+            self.skipTest("tmc-loss not built")
+        tcp = ("import socket;s=socket.create_connection(('10.77.0.2',9998),timeout=5);"
+               "s.sendall(b'x'*262144);s.close()")
+        # 256 KiB as UDP GSO super-packets of 44 x 1400-byte segments (UDP_SEGMENT = 103).
+        udp_gso = ("import socket;u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.setsockopt(17,103,1400);"
+                   "[u.sendto(b'y'*61600,('10.77.0.2',9997)) for _ in range(5)];"
+                   "s=socket.create_connection(('10.77.0.2',9998),timeout=5);s.close()")
+        wire_tcp = 262144 // 1448
+        wire_udp = 5 * 44
+        for mode in ("off", "nic"):
+            with self.subTest(mode=mode):
+                # Wire-sized packets: at least one per MSS (TCP, acks aside) / per GSO segment.
+                self.assertGreaterEqual(self._packets_seen_for(mode, tcp), wire_tcp)
+                self.assertGreaterEqual(self._packets_seen_for(mode, udp_gso), wire_udp)
+        # keep: the super-packets cross whole (the reason for the other modes).
+        self.assertLess(self._packets_seen_for("keep", udp_gso), wire_udp)
+        self.assertLess(self._packets_seen_for("keep", tcp), wire_tcp)
+
     def _experiment(self, tmp: Path, port: int, keys: int, duration: float, loss: str) -> Path:
         path = tmp / "exp.yaml"
         path.write_text(f"""
