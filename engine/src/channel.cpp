@@ -59,6 +59,7 @@ struct Channel::Impl : core::ChannelCore::Output {
   transport::UniqueFd timer;
   TimePoint armed = core::kNever;
   std::vector<Message> to_deliver;
+  std::size_t to_deliver_bytes = 0;  // payload bytes in to_deliver
   std::vector<Message> delivering;  // dispatch's batch; runtime thread only
   std::vector<Gap> gaps;
   std::vector<ControlEvent> controls;
@@ -75,7 +76,17 @@ struct Channel::Impl : core::ChannelCore::Output {
 
   // Output
   void transmit(const SocketAddress& to, std::span<const std::byte> packet) override { socket->queue(to, packet); }
-  void deliver(Message&& message) override { to_deliver.push_back(std::move(message)); }
+  // The application's bytes of a send in progress are sent from where they are; Channel::send
+  // flushes or copies them (own_borrowed) before it returns.
+  void transmit(const SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload,
+                bool borrowed_for_send) override {
+    if (borrowed_for_send) socket->queue_borrowed(to, header, payload);
+    else socket->queue(to, header, payload);
+  }
+  void deliver(Message&& message) override {
+    to_deliver_bytes += message.payload.size();
+    to_deliver.push_back(std::move(message));
+  }
   void gap(const Gap& gap) override { gaps.push_back(gap); }
   void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
                const SocketAddress& source) override {
@@ -145,10 +156,22 @@ struct Channel::Impl : core::ChannelCore::Output {
   // get their turn: 16 batches of single datagrams (with UDP GRO one batch may hold thousands).
   static constexpr std::size_t kReceiveBudget = 16 * transport::UdpSocket::kBatch;
 
+  // Deliveries collected within one receive batch are handed over once they hold this many
+  // payload bytes (the batch then goes on; its acknowledgements still leave at its end). Large
+  // messages thus reach the application while their bytes are in cache, and the memory the
+  // application frees is reused by the next messages: glibc keeps 128 KiB (M_TOP_PAD) at the
+  // top of a heap when it trims, so a batch of 64 x 16 KiB freed at once went back to the
+  // kernel and was faulted in again by the next batch (28% of the receiving thread measured,
+  // docs/benchmarks.md).
+  static constexpr std::size_t kDeliveryBytes = 96 * 1024;
+
   // Feeds what is waiting on `from` to the core, at most `batches` receive batches and about
-  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`. Returns the
-  // datagrams of the last batch (kBatch: more may be waiting).
-  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr) {
+  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`; with
+  // `delivering_lock` (the held lock of `mutex`), deliveries of kDeliveryBytes are dispatched
+  // in the middle of a batch. Returns the datagrams of the last batch (kBatch: more may be
+  // waiting).
+  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr,
+                    std::unique_lock<std::mutex>* delivering_lock = nullptr) {
     std::size_t fed = 0;
     if (!packets) packets = &fed;
     auto feed = [&](std::span<const std::byte> datagram, const SocketAddress& source) {
@@ -159,6 +182,11 @@ struct Channel::Impl : core::ChannelCore::Output {
         });
       } else {
         core->on_datagram(datagram, source, now);
+      }
+      if (delivering_lock && to_deliver_bytes >= kDeliveryBytes) {
+        arm_timer();
+        dispatch(*delivering_lock);
+        transport::spin_then_lock(*delivering_lock);
       }
     };
     std::size_t received = 0;
@@ -243,7 +271,7 @@ struct Channel::Impl : core::ChannelCore::Output {
       std::unique_lock lock(mutex, std::defer_lock);
       transport::spin_then_lock(lock);  // an application thread may be finishing a send
       const TimePoint now = Clock::now();
-      const std::size_t received = drain(from, now, 1, &packets);
+      const std::size_t received = drain(from, now, 1, &packets, &lock);
       core->end_of_batch(now);
       if (to_deliver.empty()) {
         after_core();
@@ -290,6 +318,7 @@ struct Channel::Impl : core::ChannelCore::Output {
     std::vector<Message>& messages = delivering;
     messages.clear();
     messages.swap(to_deliver);
+    to_deliver_bytes = 0;
     std::vector<Gap> gap_events;
     gap_events.swap(gaps);
     std::vector<ControlEvent> control_events;
@@ -328,15 +357,38 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
 };
 
-Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl_(std::make_unique<Impl>()) {
+Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : Channel(manifest, options, false) {}
+
+Channel::Channel(const Manifest& manifest, const ChannelOptions& options, bool dedicated_sequencer)
+    : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   impl.runtime = options.runtime ? options.runtime : Runtime::default_instance();
   impl.faults = options.faults;
   impl.queue_limit = options.receive_queue_limit;
+
+  // Where to listen: explicit, else our member address (a dedicated sequencer: its name), else
+  // an ephemeral port.
+  std::string local = options.local_address;
+  if (local.empty() && !options.self.empty() && manifest.multicast)
+    for (const auto& member : manifest.multicast->members)
+      if (member.name == options.self) local = member.address;
+  if (local.empty() && dedicated_sequencer) local = options.self;
+  if (local.empty()) local = "0.0.0.0:0";
+  auto local_address = SocketAddress::parse(local);
+  if (!local_address) throw std::invalid_argument("local address '" + local + "' is not host:port");
+  impl.socket = std::make_unique<transport::UdpSocket>(*local_address);
+
   core::ChannelCore::Config config{manifest, options.self, options.channel_id, 0};
   config.now = Clock::now();
   if (options.capabilities) config.capabilities = *options.capabilities;
   else if (const char* path = std::getenv("TMC_CAPABILITIES"); path && *path) config.capabilities = load_capabilities_file(path);
+  if (dedicated_sequencer) {
+    // Its name is the address the members' capabilities file gives as `sequencer`.
+    config.dedicated_sequencer = true;
+    if (config.self.empty()) config.self = impl.socket->local_address().to_string();
+    if (!config.capabilities) config.capabilities = Capabilities{.source = "no capabilities file"};
+    if (config.capabilities->sequencer.empty()) config.capabilities->sequencer = config.self;
+  }
   impl.core = std::make_unique<core::ChannelCore>(config, impl);
   // The manifest's mtu, or the operator's declared MTUs, win over probing the path.
   impl.flow_controlled = impl.core->flow_controlled();
@@ -347,17 +399,7 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options) : impl
       if (member.name != options.self) impl.adopt_path_mtu(member.address);
     impl.adopt_path_mtu(manifest.multicast->group);
   }
-
-  // Where to listen: explicit, else our member address, else an ephemeral port.
-  std::string local = options.local_address;
-  if (local.empty() && !options.self.empty() && manifest.multicast)
-    for (const auto& member : manifest.multicast->members)
-      if (member.name == options.self) local = member.address;
-  if (local.empty()) local = "0.0.0.0:0";
-  auto local_address = SocketAddress::parse(local);
-  if (!local_address) throw std::invalid_argument("local address '" + local + "' is not host:port");
-  impl.socket = std::make_unique<transport::UdpSocket>(*local_address);
-  if (manifest.multicast && !manifest.multicast->group.empty() && !options.self.empty()) {
+  if (manifest.multicast && !manifest.multicast->group.empty() && !options.self.empty() && !dedicated_sequencer) {
     auto group = SocketAddress::parse(manifest.multicast->group);
     if (group && group->is_multicast()) {
       impl.group_socket = std::make_unique<transport::UdpSocket>(*group);
@@ -408,8 +450,17 @@ Completion Channel::send(std::span<const std::byte> payload, const Manifest& per
       impl_->send_space.wait_for(lock, std::chrono::milliseconds(10));
     }
   }
-  Completion completion = impl_->core->send(payload, per_message, Clock::now());
+  // Unreliable packets queued by this send may point at `payload` (zero-copy): they leave in
+  // after_send's flush, or are copied into the socket's queue before `payload` is given back.
+  Completion completion;
+  try {
+    completion = impl_->core->send(payload, per_message, Clock::now());
+  } catch (...) {
+    impl_->socket->own_borrowed();
+    throw;
+  }
   const bool post = impl_->after_send();
+  impl_->socket->own_borrowed();
   lock.unlock();
   if (post) impl_->runtime->impl().post(impl_->socket->fd());
   return completion;

@@ -21,11 +21,13 @@ int run_run(std::span<char*> args);
 int run_policy_check(std::span<char*> args);
 int run_stats(std::span<char*> args);
 int run_plan(std::span<char*> args);
+int run_sequencer(std::span<char*> args);
 
 extern const std::string_view kRunUsage;
 extern const std::string_view kPolicyCheckUsage;
 extern const std::string_view kStatsUsage;
 extern const std::string_view kPlanUsage;
+extern const std::string_view kSequencerUsage;
 
 // Exit statuses shared by subcommands.
 constexpr int kExitUsage = 2;

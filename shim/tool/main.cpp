@@ -15,6 +15,7 @@ const Command kCommands[] = {
     {"policy check", "validate a policy file; prints file:line:col errors", kPolicyCheckUsage, run_policy_check},
     {"stats", "per-channel counters of a shimmed process (PID) or of the eBPF classifier on a device (--dev)", kStatsUsage, run_stats},
     {"plan", "print the pipeline a manifest compiles to against a capabilities file, and why", kPlanUsage, run_plan},
+    {"sequencer", "run the dedicated total-order sequencer a capabilities file names (until SIGTERM)", kSequencerUsage, run_sequencer},
 };
 
 void print_overview(std::FILE* out) {

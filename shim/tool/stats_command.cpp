@@ -1,7 +1,12 @@
 // `tmc stats PID`: reads the live counters a shimmed process serves on its stats socket
-// (abstract AF_UNIX "@tmc-stats-PID", see shim/src/core/stats_server.h).
+// (abstract AF_UNIX "@tmc-stats-PID", see shim/src/core/stats_server.h). An abstract socket
+// belongs to the network namespace it was bound in, so for a process in another namespace
+// (`ip netns exec`, the harness's hosts) the tool joins that namespace (setns) first.
 // `tmc stats --dev IFACE`: the eBPF classifier's kernel counters on a device (kernel_stats.h).
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -23,7 +28,7 @@ const std::string_view kStatsUsage =
     "\n"
     "PID: prints the live per-channel counters of a process running under libtmc_shim.so:\n"
     "one block per matched socket (rule, role, addresses, messages/bytes/packets, retransmissions,\n"
-    "drops, RTT).\n"
+    "drops, RTT). A process in another network namespace is reached by joining it (needs root).\n"
     "--dev IFACE: prints the counters the eBPF classifier keeps on network device IFACE (in the\n"
     "current network namespace), whichever process attached it: one row per (channel, direction)\n"
     "with packets, bytes, malformed and drops; channel \"unknown\" counts malformed packets too\n"
@@ -40,6 +45,32 @@ int usage_error(const char* what, const char* arg) {
   std::fprintf(stderr, "tmc stats: %s%s%s%s\n%.*s", what, arg ? " '" : "", arg ? arg : "", arg ? "'" : "",
                static_cast<int>(kStatsUsage.size()), kStatsUsage.data());
   return kExitUsage;
+}
+
+// Joins the network namespace of `pid` when it is not ours. Returns false (with a message
+// printed) when the namespace cannot be read or joined; true when nothing was needed or it worked.
+bool enter_network_namespace_of(long pid) {
+  const std::string theirs = "/proc/" + std::to_string(pid) + "/ns/net";
+  struct stat their_ns {}, our_ns {};
+  if (::stat(theirs.c_str(), &their_ns) != 0) {
+    if (errno == ENOENT) return true;  // no such process: connect() reports it
+    std::fprintf(stderr, "tmc stats: cannot read %s: %s\n", theirs.c_str(), std::strerror(errno));
+    return false;
+  }
+  if (::stat("/proc/self/ns/net", &our_ns) == 0 && our_ns.st_ino == their_ns.st_ino &&
+      our_ns.st_dev == their_ns.st_dev)
+    return true;
+  const int fd = ::open(theirs.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+    std::fprintf(stderr,
+                 "tmc stats: process %ld is in another network namespace and joining it failed (%s); its "
+                 "statistics socket is only reachable from there (run as root, or with ip netns exec)\n",
+                 pid, std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  ::close(fd);
+  return true;
 }
 
 }  // namespace
@@ -77,6 +108,7 @@ int run_stats(std::span<char*> args) {
     std::fprintf(stderr, "%.*s", static_cast<int>(kStatsUsage.size()), kStatsUsage.data());
     return kExitUsage;
   }
+  if (!enter_network_namespace_of(pid)) return 1;
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   socklen_t length = shim::stats_socket_address(static_cast<int>(pid), &address);

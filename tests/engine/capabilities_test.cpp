@@ -99,7 +99,7 @@ sequencer: "10.0.0.9:7100"
   EXPECT_EQ(plan.find("error_checking")->implementation, "nic-offload");
   EXPECT_EQ(plan.find("multicast")->implementation, "ip-multicast 239.1.2.3:7000");
   EXPECT_EQ(plan.sequencer_candidates, (std::vector<std::string>{"10.0.0.9:7100", "a", "b", "c"}));
-  EXPECT_EQ(plan.find("ordering")->implementation, "total (sequencer 10.0.0.9:7100)");
+  EXPECT_EQ(plan.find("ordering")->implementation, "total (dedicated sequencer 10.0.0.9:7100)");
 }
 
 TEST(TransportPlan, PartialMulticastFallsBackToEbpfWherePermittedThenUserSpace) {

@@ -309,12 +309,16 @@ TEST(ChannelCore, UpdateChangesDefaultsForLaterMessages) {
   sender.core->send(make_payload(1), {}, network.now());
   network.advance(1ms);
   EXPECT_EQ(receiver.core->stats().checksum_failures, 0u);
+  ASSERT_EQ(sender.piece_transmits.size(), 1u);
+  EXPECT_FALSE(sender.piece_transmits[0].flags & TMC_FLAG_CHECKSUM);
   sender.core->update({.error_checking = ErrorChecking::crc32c});
   EXPECT_EQ(sender.core->manifest().error_checking, ErrorChecking::crc32c);
   EXPECT_NE(sender.core->plan().find("crc32c"), std::string::npos);
   sender.core->send(make_payload(2), {}, network.now());
   network.advance(1ms);
   EXPECT_EQ(receiver.delivered.size(), 2u);
+  ASSERT_EQ(sender.piece_transmits.size(), 2u);
+  EXPECT_TRUE(sender.piece_transmits[1].flags & TMC_FLAG_CHECKSUM) << "the later message uses the updated defaults";
 }
 
 TEST(ChannelCore, TargetsSubsetAndFraction) {
@@ -553,6 +557,90 @@ TEST(ChannelCoreDelayedAck, ClosingSendsThePendingAck) {
   EXPECT_EQ(receiver.core->stats().acks_sent, 1u);
   network.run_until(start + 60us);
   EXPECT_EQ(completion.status(), SendStatus::delivered);
+}
+
+// Zero-copy sends (ChannelCore::Outgoing): an unreliable packet that leaves during send() is
+// handed to the Output as header ++ the application's own bytes, lent only for that send.
+TEST(ChannelCoreZeroCopy, UnreliablePacketLendsTheApplicationsBytesDuringSend) {
+  SimNetwork network;
+  const Manifest manifest = SimNetwork::group_manifest(2);
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  std::vector<std::byte> buffer = make_payload(7, 16384);
+  sender.core->send(buffer, {}, network.now());
+  // Fragmented at the default MTU: every fragment is a slice of the application's buffer.
+  ASSERT_GT(sender.piece_transmits.size(), 1u);
+  std::size_t offset = 0;
+  for (const auto& transmit : sender.piece_transmits) {
+    EXPECT_EQ(transmit.payload, buffer.data() + offset);
+    EXPECT_TRUE(transmit.borrowed_for_send);
+    offset += transmit.length;
+  }
+  EXPECT_EQ(offset, buffer.size());
+  network.run_quiet();
+  ASSERT_EQ(receiver.delivered.size(), 1u);
+  EXPECT_EQ(receiver.delivered[0].payload, buffer);
+}
+
+// A message the pacer holds back outlives its send(): the core copies it before send()
+// returns, so the application may overwrite its buffer at once; the later packets carry the
+// original bytes and are never lent as the application's.
+TEST(ChannelCoreZeroCopy, BackloggedUnreliableMessageIsCopiedBeforeSendReturns) {
+  SimNetwork network;
+  // 1 MB/s, 3000-byte burst: of 20 messages of 1000 B only the first two leave at once.
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.pacing = Pacing{.rate_bytes_per_second = 1e6, .burst_bytes = 3000}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  std::vector<std::byte> buffer;
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    buffer = make_payload(i, 1000);  // same capacity: the same memory each time
+    sender.core->send(buffer, {}, network.now());
+    std::fill(buffer.begin(), buffer.end(), std::byte{0xEE});  // reused right after send()
+  }
+  EXPECT_LT(sender.piece_transmits.size(), 20u);
+  network.advance(100ms);
+  ASSERT_EQ(receiver.delivered.size(), 20u);
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    EXPECT_TRUE(payload_intact(receiver.delivered[i].payload)) << i;
+    EXPECT_EQ(counter_of(receiver.delivered[i].payload), i);
+  }
+  ASSERT_EQ(sender.piece_transmits.size(), 20u);
+  std::size_t lent = 0;
+  for (const auto& transmit : sender.piece_transmits) {
+    if (transmit.borrowed_for_send) ++lent;
+    else EXPECT_NE(transmit.payload, buffer.data());  // the core's own copy
+  }
+  EXPECT_GE(lent, 1u);
+  EXPECT_LT(lent, 20u);
+}
+
+// A reliable packet owns its bytes: the application reuses one buffer for every send, 20% of
+// the packets are lost, and every retransmission still carries the message it was sent for.
+TEST(ChannelCoreZeroCopy, ReliableRetransmissionsCarryTheOriginalBytesAfterTheBufferIsReused) {
+  SimNetwork network(FaultConfig{.drop = 0.2, .seed = 11});
+  const Manifest manifest = SimNetwork::group_manifest(
+      2, {.ordering = Ordering::fifo, .reliability = Reliability{.kind = Reliability::Kind::all, .member_timeout = 10s}});
+  auto& sender = network.add_node(manifest, "n0", 1);
+  auto& receiver = network.add_node(manifest, "n1", 2);
+  constexpr std::uint64_t kMessages = 500;
+  std::vector<std::byte> buffer;
+  std::vector<Completion> completions;
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    buffer = make_payload(i, 3000);  // 3000 B: fragments at the default MTU as well
+    completions.push_back(sender.core->send(buffer, {}, network.now()));
+    std::fill(buffer.begin(), buffer.end(), std::byte{0xEE});
+    if (i % 50 == 0) network.advance(1ms);
+  }
+  network.run_quiet();
+  for (auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  ASSERT_EQ(receiver.delivered.size(), kMessages);
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(payload_intact(receiver.delivered[i].payload)) << i;
+    ASSERT_EQ(counter_of(receiver.delivered[i].payload), i);
+  }
+  EXPECT_GT(sender.core->stats().retransmissions, 0u);
+  EXPECT_TRUE(sender.piece_transmits.empty());  // reliable packets are never lent
 }
 
 }  // namespace

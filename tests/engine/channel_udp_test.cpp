@@ -144,6 +144,60 @@ TEST(ChannelUdp, ReliableDeliveryThroughInjectedLoss) {
   EXPECT_GT(group.members[1]->stats().duplicates_dropped, 0u);
 }
 
+// Zero-copy unreliable sends: packets that leave during send() are read from the caller's
+// buffer, and send() copies whatever it leaves queued (coalesced bursts) before it returns. The
+// caller overwrites one buffer right after every send; each message still arrives as sent —
+// 16 KiB messages (one datagram each on loopback, sent at once) and bursts of small ones
+// (coalesced, flushed later by the runtime thread), unreliable and reliable through 10% loss.
+struct BufferReuseCase {
+  const char* name;
+  std::size_t size;
+  bool reliable;
+};
+class ChannelUdpBufferReuse : public ::testing::TestWithParam<BufferReuseCase> {};
+
+TEST_P(ChannelUdpBufferReuse, BufferOverwrittenRightAfterSendDoesNotChangeWhatArrives) {
+  const auto [name, size, reliable] = GetParam();
+  std::vector<std::shared_ptr<FaultInjector>> faults = {
+      nullptr, reliable ? std::make_shared<FaultInjector>(FaultConfig{.drop = 0.1, .seed = 9}) : nullptr};
+  Manifest manifest{.ordering = Ordering::fifo};
+  if (reliable) manifest.reliability = Reliability{.kind = Reliability::Kind::all};
+  Group group(manifest, "127.0.0.1", faults);
+  // 150 x 16 KiB (~4 MiB of skb memory per receiver): within the 8 MiB socket buffers even
+  // when the receivers' runtime thread is slow to drain.
+  const int kMessages = size > 1024 ? 150 : 400;
+  std::string buffer(size, ' ');
+  std::vector<Completion> completions;
+  auto contents = [&](int i) {
+    std::string text = "message " + std::to_string(i) + " ";
+    std::string filled(size, ' ');
+    for (std::size_t k = 0; k < size; ++k) filled[k] = text[k % text.size()];
+    return filled;
+  };
+  for (int i = 0; i < kMessages; ++i) {
+    const std::string expected = contents(i);
+    std::copy(expected.begin(), expected.end(), buffer.begin());
+    completions.push_back(group.members[0]->send(std::string_view(buffer)));
+    std::fill(buffer.begin(), buffer.end(), '#');  // the caller reuses its buffer at once
+  }
+  if (reliable)
+    for (auto& completion : completions) ASSERT_EQ(completion.wait_for(20s), SendStatus::delivered);
+  for (int receiver : {1, 2})
+    for (int i = 0; i < kMessages; ++i) {
+      auto message = group.members[receiver]->recv(5s);
+      ASSERT_TRUE(message) << "receiver " << receiver << " message " << i;
+      ASSERT_EQ(text_of(*message), contents(i)) << "receiver " << receiver << " message " << i;
+    }
+  if (reliable) EXPECT_GT(group.members[0]->stats().retransmissions, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, ChannelUdpBufferReuse,
+                         ::testing::Values(BufferReuseCase{"unreliable_64", 64, false},
+                                           BufferReuseCase{"unreliable_16k", 16384, false},
+                                           BufferReuseCase{"reliable_64", 64, true},
+                                           BufferReuseCase{"reliable_16k", 16384, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 TEST(ChannelUdp, QuorumOfTwoCompletesWhileThirdIsGone) {
   Group group({.reliability = Reliability{.kind = Reliability::Kind::fraction, .fraction = 0.67}});
   // Member c disappears: its socket closes, so nothing it would have acked arrives.

@@ -119,11 +119,30 @@ TEST(ManifestMerge, EachFieldIndividually) {
 #undef TMC_CHECK_FIELD
 }
 
+// ordering and ordering_module are one feature: a message that sets ordering takes its own
+// ordering_module (none for a built-in ordering) instead of the channel's.
+TEST(ManifestMerge, OrderingModuleTravelsWithOrdering) {
+  Manifest channel;
+  channel.ordering = Ordering::module;
+  channel.ordering_module = OrderingModule{.module = "./libx.so", .name = "x", .params = {{"window", "4"}}};
+  Manifest message;
+  EXPECT_EQ(message.merged_over(channel).ordering_module, channel.ordering_module);
+  message.ordering = Ordering::fifo;
+  const Manifest fifo = message.merged_over(channel);
+  EXPECT_EQ(fifo.ordering, Ordering::fifo);
+  EXPECT_FALSE(fifo.ordering_module);
+  Manifest other_module;
+  other_module.ordering = Ordering::module;
+  other_module.ordering_module = OrderingModule{.module = "./liby.so", .name = "y"};
+  EXPECT_EQ(other_module.merged_over(channel).ordering_module->name, "y");
+}
+
 TEST(ManifestToString, SpellingsMatchTheYamlValues) {
   EXPECT_STREQ(to_string(Ordering::none), "none");
   EXPECT_STREQ(to_string(Ordering::fifo), "fifo");
   EXPECT_STREQ(to_string(Ordering::fifo_drop_stale), "fifo-drop-stale");
   EXPECT_STREQ(to_string(Ordering::total), "total");
+  EXPECT_STREQ(to_string(Ordering::module), "module");
   EXPECT_STREQ(to_string(ErrorChecking::none), "none");
   EXPECT_STREQ(to_string(ErrorChecking::crc32c), "crc32c");
   EXPECT_STREQ(to_string(Synchronicity::blocking), "blocking");

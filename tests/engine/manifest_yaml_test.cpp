@@ -215,6 +215,20 @@ TEST(ManifestYaml, CongestionControlForms) {
   EXPECT_EQ(module.algorithm, "bbr");
 }
 
+// ordering: {module: FILE, name: NAME, params: {...}} -- an ordering primitive from a module.
+TEST(ManifestYaml, OrderingModuleForm) {
+  const Manifest m = round_trip(
+      "ordering: {module: /opt/tmc/libreorder.so, name: reorder-window, params: {window: 16, max_hold_us: \"500\"}}");
+  EXPECT_EQ(m.ordering, Ordering::module);
+  ASSERT_TRUE(m.ordering_module);
+  EXPECT_EQ(m.ordering_module->module, "/opt/tmc/libreorder.so");
+  EXPECT_EQ(m.ordering_module->name, "reorder-window");
+  EXPECT_EQ(m.ordering_module->params, (std::map<std::string, std::string>{{"window", "16"}, {"max_hold_us", "500"}}));
+  const Manifest block = round_trip("ordering:\n  module: ./libx.so\n  name: x\n");
+  EXPECT_EQ(block.ordering_module, (OrderingModule{.module = "./libx.so", .name = "x"}));
+  EXPECT_FALSE(round_trip("ordering: fifo").ordering_module);
+}
+
 TEST(ManifestYaml, MulticastWithoutGroupIsUnicastFanOut) {
   const Multicast multicast =
       *round_trip("multicast: {members: [{name: a, address: '127.0.0.1:1'}, {name: b, address: '[fe80::1]:2'}]}")
@@ -366,6 +380,16 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"congestion_control: {name: x}", 1, 22, "congestion_control: name is only used with module"},
         ErrorCase{"congestion_control: {module: libx.so, algorithm: aimd, name: x}", 1, 39,
                   "congestion_control: with module, give the algorithm as name"},
+        // ordering from a module: module and name required, only known keys, params a mapping.
+        ErrorCase{"ordering: {name: reorder-window}", 1, 12, "ordering: missing key 'module'"},
+        ErrorCase{"ordering: {module: libx.so}", 1, 12, "ordering: module needs a name (the ordering in it)"},
+        ErrorCase{"ordering:\n  module: libx.so\n  name: x\n  window: 4\n", 4, 3,
+                  "unknown key 'window' in ordering; valid keys: module, name, params"},
+        ErrorCase{"ordering: {module: libx.so, name: x, params: [4]}", 1, 46,
+                  "ordering.params: expected a mapping of parameter: value"},
+        ErrorCase{"ordering: {module: '', name: x}", 1, 20, "ordering.module: a shared object path must not be empty"},
+        ErrorCase{"ordering: module", 1, 11, "ordering: unknown value 'module'; valid values: none, fifo, fifo-drop-stale, total (others need {module: FILE, name: NAME})"},
+        ErrorCase{"ordering: [fifo]", 1, 11, "ordering: expected one of none, fifo, fifo-drop-stale, total or {module: FILE, name: NAME}"},
         ErrorCase{"channel: ''", 1, 10, "channel: a channel name must not be empty"},
         // Names are printable UTF-8 (found by the fuzzer: the written-back YAML changed them).
         ErrorCase{"channel: \"kv\\x01\"", 1, 10, "channel: contains a control character"},

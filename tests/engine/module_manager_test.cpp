@@ -1,10 +1,8 @@
 // Module manager: the example module (tests/engine/modules/example_cc.c) loads, runs, unloads;
-// wrong ABI versions and non-modules are refused with clear messages.
+// version-1 modules still load (ABI versions 1 and 2); wrong ABI versions and non-modules are
+// refused with clear messages.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <cstdlib>
 
 #include "modules/module_manager.h"
 
@@ -13,61 +11,16 @@ using namespace std::chrono_literals;
 namespace tmc {
 namespace {
 
-// Paths of the example module builds. tests/engine/modules/CMakeLists.txt passes them in when it
-// is included; otherwise the test compiles tests/engine/modules/example_cc.c itself with the
-// system C compiler into a temporary directory (removed at exit).
-struct ExampleModules {
-  std::string good, wrong_abi, refuses_host, problem;
-  std::string temporary_directory;
-  ~ExampleModules() {
-    if (!temporary_directory.empty()) std::system(("rm -rf '" + temporary_directory + "'").c_str());
-  }
-};
-
-const ExampleModules& example_modules() {
-  static ExampleModules modules = [] {
-    ExampleModules result;
-#ifdef TMC_EXAMPLE_MODULE
-    result.good = TMC_EXAMPLE_MODULE;
-    result.wrong_abi = TMC_EXAMPLE_MODULE_WRONG_ABI;
-    result.refuses_host = TMC_EXAMPLE_MODULE_REFUSES_HOST;
-#else
-    const std::string here = std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/'));
-    const std::string source = here + "/modules/example_cc.c";
-    const std::string include = here + "/../../engine/include";
-    char pattern[] = "/tmp/tmc-module-test-XXXXXX";
-    if (!mkdtemp(pattern)) {
-      result.problem = "mkdtemp failed";
-      return result;
-    }
-    result.temporary_directory = pattern;
-    auto build = [&](const std::string& name, const std::string& defines) {
-      std::string output = result.temporary_directory + "/lib" + name + ".so";
-      std::string command = "cc -shared -fPIC -O1 -fvisibility=hidden " + defines + " -I'" + include + "' -o '" + output +
-                            "' '" + source + "' 2>&1";
-      if (std::system(command.c_str()) != 0) result.problem = "cannot compile " + source + " (" + command + ")";
-      return output;
-    };
-    result.good = build("tmc_example_cc", "");
-    result.wrong_abi = build("tmc_example_cc_wrong_abi", "-DEXAMPLE_ABI_VERSION=2");
-    result.refuses_host = build("tmc_example_cc_refuses_host", "-DEXAMPLE_REQUIRE_HOST_ABI=99");
-#endif
-    return result;
-  }();
-  return modules;
-}
-
+// Paths of the example module builds (tests/engine/modules/CMakeLists.txt builds them and
+// passes the paths in).
 class ModuleManagerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!example_modules().problem.empty()) GTEST_SKIP() << "example module unavailable: " << example_modules().problem;
-    good = example_modules().good.c_str();
-    wrong_abi = example_modules().wrong_abi.c_str();
-    refuses_host = example_modules().refuses_host.c_str();
-  }
-  const char* good = nullptr;
-  const char* wrong_abi = nullptr;
-  const char* refuses_host = nullptr;
+  const char* good = TMC_EXAMPLE_MODULE;
+  const char* v1 = TMC_EXAMPLE_MODULE_V1;
+  const char* v1_strict = TMC_EXAMPLE_MODULE_V1_STRICT;
+  const char* wrong_abi = TMC_EXAMPLE_MODULE_WRONG_ABI;
+  const char* refuses_host = TMC_EXAMPLE_MODULE_REFUSES_HOST;
+  const char* ordering = TMC_EXAMPLE_ORDERING_MODULE;
 };
 
 bool is_mapped(const char* path) {
@@ -182,14 +135,56 @@ TEST_F(ModuleManagerTest, WrongAbiVersionIsRefusedAndUnmapped) {
   CongestionControllerRegistry registry;
   ModuleManager manager(registry);
   EXPECT_EQ(message_of([&] { manager.load(wrong_abi); }),
-            std::string("module ") + wrong_abi +
-                ": incompatible module ABI version 2 (this libtmc speaks 1)");
+            std::string("module ") + wrong_abi + ": incompatible module ABI version 3 (this libtmc speaks 2 and 1)");
   EXPECT_FALSE(is_mapped(wrong_abi));
   EXPECT_TRUE(registry.names().empty());
   EXPECT_EQ(message_of([&] { manager.load(refuses_host); }),
-            std::string("module ") + refuses_host + ": refused this host's module ABI version 1");
+            std::string("module ") + refuses_host + ": refused this host's module ABI versions 2 and 1");
   EXPECT_FALSE(is_mapped(refuses_host));
   EXPECT_TRUE(manager.loaded().empty());
+}
+
+// A module built against ABI version 1 (congestion controllers only; the ordering slots were
+// reserved) loads and runs as before, whether it takes any host version or insists on 1.
+TEST_F(ModuleManagerTest, VersionOneCongestionModulesStillLoad) {
+  for (const char* path : {v1, v1_strict}) {
+    CongestionControllerRegistry registry;
+    ModuleManager manager(registry);
+    auto module = manager.load(path);
+    EXPECT_EQ(module->descriptor().abi_version, 1u) << path;
+    EXPECT_EQ(module->congestion_controllers(), std::vector<std::string>{"example-aimd"});
+    EXPECT_TRUE(module->orderings().empty());
+    TransportState state;
+    auto controller = manager.create_congestion_controller(config("example-aimd", path), state);
+    EXPECT_EQ(state.cwnd_bytes, 4u * 1472);
+    controller->on_loss({.now = TimePoint{} + 1ms, .bytes_lost = 1472, .largest_lost_sent_time = TimePoint{}});
+    EXPECT_EQ(state.cwnd_bytes, 2u * 1472) << "the version-1 controller ran";
+    // It carries no ordering primitives, and says why.
+    EXPECT_EQ(message_of([&] { manager.ordering_factory({.module = path, .name = "reorder-window"}); }),
+              std::string("module ") + path +
+                  " provides no ordering 'reorder-window' (it provides: none); ABI version 1 modules carry no orderings");
+    controller.reset();
+    module.reset();
+    EXPECT_TRUE(manager.unload(path));
+    EXPECT_FALSE(is_mapped(path));
+  }
+}
+
+// The current version: a module may carry orderings and no congestion controllers.
+TEST_F(ModuleManagerTest, VersionTwoModuleListsItsOrderings) {
+  CongestionControllerRegistry registry;
+  ModuleManager manager(registry);
+  auto module = manager.load(ordering);
+  EXPECT_EQ(module->descriptor().abi_version, 2u);
+  EXPECT_EQ(module->name(), "example-ordering");
+  EXPECT_EQ(module->orderings(), std::vector<std::string>{"reorder-window"});
+  EXPECT_TRUE(module->congestion_controllers().empty());
+  EXPECT_NE(module->find_ordering("reorder-window"), nullptr);
+  EXPECT_EQ(module->find_ordering("fifo"), nullptr);
+  EXPECT_TRUE(registry.names().empty());
+  TransportState state;
+  EXPECT_EQ(message_of([&] { manager.create_congestion_controller(config("reorder-window", ordering), state); }),
+            std::string("module ") + ordering + " provides no congestion controller 'reorder-window' (it provides: none)");
 }
 
 TEST_F(ModuleManagerTest, MissingFilesAndNonModulesFailClearly) {

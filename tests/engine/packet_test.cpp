@@ -257,6 +257,25 @@ TEST(Packet, ChecksumIsCrc32cOfThePacketWithTheFieldZeroed) {
   EXPECT_NE(get_u32(packet.data() + TMC_OFF_CHECKSUM), 0u);
 }
 
+// The two-piece encoding (header written apart from the payload it precedes, as unreliable
+// sends leave: header ++ the application's bytes) puts exactly encode_data's bytes on the wire,
+// checksum included, for empty, small and 16 KiB payloads.
+TEST(Packet, DataHeaderAloneIsEncodeDataWithoutThePayloadCopy) {
+  for (const std::uint16_t flags : {std::uint16_t{0}, std::uint16_t{TMC_FLAG_CHECKSUM}})
+    for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{64}, std::size_t{16384}}) {
+      const Bytes payload = pattern(size, 3);
+      const DataHeader d = data_header(42, static_cast<std::uint32_t>(size));
+      Bytes header(TMC_DATA_HEADER_SIZE + 8, std::byte{0xAA});  // larger: nothing past the header is written
+      ASSERT_EQ(encode_data_header(header, common(flags), d, payload), std::size_t{TMC_DATA_HEADER_SIZE});
+      for (std::size_t i = TMC_DATA_HEADER_SIZE; i < header.size(); ++i) ASSERT_EQ(header[i], std::byte{0xAA});
+      Bytes two_pieces(header.begin(), header.begin() + TMC_DATA_HEADER_SIZE);
+      two_pieces.insert(two_pieces.end(), payload.begin(), payload.end());
+      EXPECT_EQ(two_pieces, encode_data_packet(common(flags), d, payload)) << "flags " << flags << " size " << size;
+      EXPECT_EQ(parse(two_pieces), ParseError::ok);
+      if (flags) EXPECT_EQ(get_u32(two_pieces.data() + TMC_OFF_CHECKSUM), expected_checksum(two_pieces));
+    }
+}
+
 TEST(Packet, WithoutTheFlagTheChecksumFieldIsZero) {
   const Bytes packet = encode_data_packet(common(0), data_header(9, 64), pattern(64));
   EXPECT_EQ(get_u32(packet.data() + TMC_OFF_CHECKSUM), 0u);

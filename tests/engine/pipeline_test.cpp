@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/pipeline.h"
+#include "tmc/channel.h"
 #include "tmc/wire_format.h"
 #include "wire/crc32c.h"
 #include "wire/packet.h"
@@ -56,8 +57,8 @@ TEST(Pipeline, TableRowsAreUniqueAndComplete) {
 }
 
 TEST(Pipeline, EveryManifestValueHasARow) {
-  for (const char* name : {"none", "fifo", "fifo-drop-stale", "total"}) EXPECT_TRUE(has_row("ordering", name)) << name;
-  for (Ordering o : {Ordering::none, Ordering::fifo, Ordering::fifo_drop_stale, Ordering::total})
+  for (const char* name : {"none", "fifo", "fifo-drop-stale", "total", "module"}) EXPECT_TRUE(has_row("ordering", name)) << name;
+  for (Ordering o : {Ordering::none, Ordering::fifo, Ordering::fifo_drop_stale, Ordering::total, Ordering::module})
     EXPECT_TRUE(has_row("ordering", to_string(o))) << "to_string(Ordering) " << to_string(o);
   for (const char* name : {"none", "all", "subset", "fraction"}) EXPECT_TRUE(has_row("reliability", name)) << name;
   for (ErrorChecking e : {ErrorChecking::none, ErrorChecking::crc32c})
@@ -192,6 +193,48 @@ TEST(Pipeline, MissingCongestionModuleIsRejected) {
   Manifest m;
   m.congestion_control = CongestionControl{.algorithm = "custom", .module = "/nonexistent/libtmc_cc_custom.so"};
   expect_invalid(m, {"congestion_control"});
+}
+
+// ordering: {module, name, params}: the module is loaded and checked when the manifest compiles;
+// on the wire its messages are fifo's (TMC_FLAG_ORDERED); plan() names it.
+TEST(Pipeline, OrderingModuleCompilesToOrderedMessagesAndIsNamedInThePlan) {
+  Manifest m;
+  m.ordering = Ordering::module;
+  m.ordering_module = OrderingModule{.module = TMC_EXAMPLE_ORDERING_MODULE, .name = "reorder-window", .params = {{"window", "4"}}};
+  const CompiledPipeline p = compile_pipeline(m);
+  EXPECT_EQ(p.ordering, Ordering::module);
+  EXPECT_EQ(p.flags, TMC_FLAG_ORDERED);
+  bool named = false;
+  for (const auto& stage : p.receive_stages)
+    named |= stage.find(std::string("ordering: reorder-window (module ") + TMC_EXAMPLE_ORDERING_MODULE + ") window=4") == 0;
+  EXPECT_TRUE(named);
+  m.reliability = Reliability{.kind = Reliability::Kind::all};
+  EXPECT_EQ(compile_pipeline(m).flags, TMC_FLAG_ORDERED | TMC_FLAG_ACK_REQUESTED);
+  const std::string plan = describe_plan(m);
+  EXPECT_NE(plan.find(std::string("ordering: reorder-window (module ") + TMC_EXAMPLE_ORDERING_MODULE +
+                      ") -- named by the manifest; loaded through the module ABI (version 2)"),
+            std::string::npos)
+      << plan;
+}
+
+TEST(Pipeline, BadOrderingModulesAreRejectedNamingTheModule) {
+  Manifest m;
+  m.ordering = Ordering::module;
+  expect_invalid(m, {"ordering: module needs ordering_module"});
+  m.ordering_module = OrderingModule{.module = "/nonexistent/libtmc_order.so", .name = "x"};
+  expect_invalid(m, {"ordering: module /nonexistent/libtmc_order.so: cannot load"});
+  m.ordering_module = OrderingModule{.module = TMC_EXAMPLE_ORDERING_MODULE, .name = "fifo"};
+  expect_invalid(m, {"ordering: module ", " provides no ordering 'fifo' (it provides: reorder-window)"});
+  m.ordering_module = OrderingModule{.module = TMC_EXAMPLE_ORDERING_MODULE, .name = "reorder-window", .params = {{"depth", "2"}}};
+  expect_invalid(m, {"ordering: ordering 'reorder-window' (module ", "unknown parameter 'depth' (known: window, max_hold_us)"});
+  m.ordering_module->params = {{"window", "many"}};
+  expect_invalid(m, {"window must be a whole number in 1..65536, got 'many'"});
+  m.ordering_module = OrderingModule{.module = TMC_EXAMPLE_ORDERING_MODULE_WRONG_ABI, .name = "reorder-window"};
+  expect_invalid(m, {"incompatible module ABI version 3 (this libtmc speaks 2 and 1)"});
+  Manifest stray;
+  stray.ordering = Ordering::fifo;
+  stray.ordering_module = OrderingModule{.module = TMC_EXAMPLE_ORDERING_MODULE, .name = "reorder-window"};
+  expect_invalid(stray, {"ordering_module is only used with ordering = Ordering::module"});
 }
 
 TEST(Pipeline, MtuBounds) {

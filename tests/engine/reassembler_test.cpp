@@ -78,6 +78,27 @@ TEST(Reassembler, InOrderFragments) {
   EXPECT_EQ(r.buffered_bytes(), 0u);
 }
 
+// The message buffer is allocated once, at the message's length, whatever the arrival order
+// (in order: fragments appended; out of order: sized once and copied into place).
+TEST(Reassembler, MessageBufferIsAllocatedOnceAtTheMessageLength) {
+  const Bytes message = message_bytes(12000, 4);
+  const auto fragments = fragment(message, 9, 100);
+  for (const std::vector<int>& order : {std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8}, std::vector<int>{0, 1, 2, 8, 3, 4, 5, 6, 7},
+                                        std::vector<int>{8, 7, 6, 5, 4, 3, 2, 1, 0}}) {
+    Reassembler r;
+    std::optional<CompleteMessage> complete;
+    for (int index : order) {
+      EXPECT_FALSE(complete) << "complete before the last fragment";
+      complete = feed(r, fragments[index]);
+      if (!complete) EXPECT_EQ(r.buffered_bytes(), message.size());
+    }
+    ASSERT_TRUE(complete);
+    EXPECT_EQ(complete->payload, message);
+    EXPECT_EQ(complete->payload.capacity(), message.size());
+    EXPECT_EQ(r.buffered_bytes(), 0u);
+  }
+}
+
 TEST(Reassembler, EveryPermutationOfFourFragments) {
   const Bytes message = message_bytes(4001, 3);  // 1001 + 1001 + 1001 + 998
   const auto fragments = fragment(message, 4, 500);

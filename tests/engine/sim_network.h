@@ -12,6 +12,7 @@
 
 #include "core/channel_core.h"
 #include "tmc/fault_injector.h"
+#include "tmc/wire_format.h"
 
 namespace tmc::test {
 
@@ -28,9 +29,28 @@ class SimNetwork {
     std::vector<Message> delivered;
     std::vector<Gap> gaps;
     bool down = false;  // drops everything sent to it
+    bool cut_off = false;  // partitioned: drops everything sent to it and everything it sends
     std::function<void(const Message&)> on_deliver;
 
     void transmit(const SocketAddress& to, std::span<const std::byte> packet) override {
+      network->send(address, to, packet);
+    }
+    // Two-piece DATA packets (unreliable sends): which payload bytes the core handed over and
+    // whether it lent the application's own (borrowed_for_send); sent as one packet.
+    struct PieceTransmit {
+      const std::byte* payload;
+      std::size_t length;
+      bool borrowed_for_send;
+      std::uint16_t flags;  // the header's flags (big-endian at TMC_OFF_FLAGS)
+    };
+    std::vector<PieceTransmit> piece_transmits;
+    void transmit(const SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload,
+                  bool borrowed_for_send) override {
+      const auto flags = static_cast<std::uint16_t>(std::to_integer<unsigned>(header[TMC_OFF_FLAGS]) << 8 |
+                                                    std::to_integer<unsigned>(header[TMC_OFF_FLAGS + 1]));
+      piece_transmits.push_back({payload.data(), payload.size(), borrowed_for_send, flags});
+      std::vector<std::byte> packet(header.begin(), header.end());
+      packet.insert(packet.end(), payload.begin(), payload.end());
       network->send(address, to, packet);
     }
     void deliver(Message&& message) override {
@@ -54,12 +74,26 @@ class SimNetwork {
   }
 
   Node& add_node(const Manifest& manifest, const std::string& self, std::uint64_t seed) {
+    SocketAddress address;
+    for (const auto& member : manifest.multicast->members)
+      if (member.name == self) address = *SocketAddress::parse(member.address);
+    return insert(core::ChannelCore::Config{manifest, self, 0, seed}, address);
+  }
+
+  // A node with a core configured by the caller (capabilities, a dedicated sequencer role) at
+  // `address`; its creation time is the simulation's now.
+  Node& add_node(core::ChannelCore::Config config, const SocketAddress& address) {
+    config.now = now_;
+    return insert(config, address);
+  }
+
+ private:
+  Node& insert(const core::ChannelCore::Config& config, const SocketAddress& address) {
     auto node = std::make_unique<Node>();
     node->network = this;
-    node->name = self;
-    for (const auto& member : manifest.multicast->members)
-      if (member.name == self) node->address = *SocketAddress::parse(member.address);
-    node->core = std::make_unique<core::ChannelCore>(core::ChannelCore::Config{manifest, self, 0, seed}, *node);
+    node->name = config.self;
+    node->address = address;
+    node->core = std::make_unique<core::ChannelCore>(config, *node);
     nodes_.push_back(std::move(node));
     injectors_.emplace(nodes_.back()->address.to_string(),
                        std::make_unique<FaultInjector>(FaultConfig{faults_.drop, faults_.duplicate, faults_.reorder,
@@ -68,11 +102,14 @@ class SimNetwork {
     return *nodes_.back();
   }
 
+ public:
+
   TimePoint now() const { return now_; }
   void advance(core::Duration d) { run_until(now_ + d); }
 
   void send(const SocketAddress& from, const SocketAddress& to, std::span<const std::byte> packet) {
     ++packets_;
+    if (Node* sender = find(from); sender && sender->cut_off) return;
     events_.push(Event{now_ + latency_, serial_++, from, to, {packet.begin(), packet.end()}});
   }
 
@@ -100,7 +137,7 @@ class SimNetwork {
         Event event = events_.top();
         events_.pop();
         Node* node = find(event.to);
-        if (!node || node->down) continue;
+        if (!node || node->down || node->cut_off) continue;
         auto& injector = *injectors_.at(node->address.to_string());
         injector.process(event.bytes, event.from.storage, [&](std::span<const std::byte> p, const sockaddr_storage&) {
           node->core->on_datagram(p, event.from, now_);

@@ -212,5 +212,24 @@ TEST(TotalOrderMember, SilentSequencerIsSuspectedAndStaleViewStampsRefused) {
   EXPECT_TRUE(told_old_sequencer);
 }
 
+TEST(TotalOrderMember, ARestartedSequencerIsGivenUpOnAtOnce) {
+  TimePoint t0{};
+  TotalOrderMember member(config_for("b", true), t0);
+  member.poll(t0 + 1ms);
+  EXPECT_TRUE(member.take_sequencer_changes().empty()) << "well within sequencer_timeout";
+  member.suspect_sequencer(t0 + 1ms);
+  auto changes = member.take_sequencer_changes();
+  ASSERT_EQ(changes.size(), 1u) << "reported like a silent sequencer, without waiting for the timeout";
+  EXPECT_EQ(changes[0].suspected, "a");
+  EXPECT_EQ(changes[0].new_view, 1u);
+  EXPECT_EQ(member.view(), 1u);
+  EXPECT_EQ(member.sequencer(), "b");
+  member.poll(t0 + 1ms);  // the view change progresses on the poll timer
+  EXPECT_TRUE(member.is_sequencer()) << "b sequences view 1 and is the only live participant";
+  member.suspect_sequencer(t0 + 2ms);  // nobody to give up on: b is the sequencer
+  EXPECT_EQ(member.view(), 1u);
+  EXPECT_TRUE(member.take_sequencer_changes().empty());
+}
+
 }  // namespace
 }  // namespace tmc

@@ -144,6 +144,104 @@ TEST(UdpSocket, GsoClassChangesSplitSuperPacketsAndKeepOrder) {
   EXPECT_EQ(receive(receiver, datagrams.size()), datagrams);
 }
 
+// A datagram queued as a header and a lent payload (queue_borrowed: the zero-copy unreliable
+// send) leaves as header ++ payload, read from the caller's memory at flush().
+TEST(UdpSocket, BorrowedPayloadLeavesFromTheCallersBytesAfterItsHeader) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  const Datagram header = tagged(1, 56);
+  const Datagram payload = tagged(2, 16384);
+  sender.queue_borrowed(receiver.local_address(), header, payload);
+  EXPECT_EQ(sender.borrowed(), 1u);
+  EXPECT_EQ(sender.queued(), 1u);
+  EXPECT_EQ(sender.queued_bytes(), header.size() + payload.size());
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.borrowed(), 0u);
+  Datagram expected = header;
+  expected.insert(expected.end(), payload.begin(), payload.end());
+  EXPECT_EQ(receive(receiver, 1), std::vector<Datagram>{expected});
+}
+
+// A payload below kMinBorrowed is not lent: it is copied next to its header at once, so the
+// caller's buffer is free right away and the datagram is one iovec.
+TEST(UdpSocket, SmallPayloadOfferedForLendingIsCopiedWithItsHeader) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  const Datagram header = tagged(3, 56);
+  Datagram payload = tagged(4, UdpSocket::kMinBorrowed - 1);
+  const Datagram original = payload;
+  sender.queue_borrowed(receiver.local_address(), header, payload);
+  EXPECT_EQ(sender.borrowed(), 0u);
+  std::fill(payload.begin(), payload.end(), std::byte{0xEE});
+  EXPECT_EQ(sender.flush(), 0u);
+  Datagram expected = header;
+  expected.insert(expected.end(), original.begin(), original.end());
+  EXPECT_EQ(receive(receiver, 1), std::vector<Datagram>{expected});
+}
+
+// own_borrowed() copies lent payloads into the queue: the caller reuses one buffer for three
+// datagrams, rewriting it after each own_borrowed(), and each datagram carries what the buffer
+// held when it was queued.
+TEST(UdpSocket, OwnBorrowedLetsTheCallerReuseItsBufferBeforeTheFlush) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  const Datagram header = tagged(9, 56);
+  Datagram buffer(2000);
+  std::vector<Datagram> expected;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Datagram contents = tagged(10 + i, buffer.size());
+    std::copy(contents.begin(), contents.end(), buffer.begin());
+    sender.queue_borrowed(receiver.local_address(), header, buffer);
+    sender.own_borrowed();
+    EXPECT_EQ(sender.borrowed(), 0u);
+    expected.push_back(header);
+    expected.back().insert(expected.back().end(), contents.begin(), contents.end());
+  }
+  std::fill(buffer.begin(), buffer.end(), std::byte{0xEE});
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(receive(receiver, expected.size()), expected);
+}
+
+// Two-piece datagrams (header + lent payload) of one length still form one GSO super-packet:
+// the kernel cuts the gathered iovecs every gso_size bytes, each segment one datagram as queued.
+TEST(UdpSocket, EqualSizeTwoPieceDatagramsShareOneGsoSuperPacket) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> headers, payloads, expected;
+  for (std::size_t i = 0; i < 11; ++i) {
+    headers.push_back(tagged(i, 56));
+    payloads.push_back(tagged(100 + i, i == 10 ? 1100 : 1400));
+  }
+  for (std::size_t i = 0; i < 11; ++i) {
+    sender.queue_borrowed(receiver.local_address(), headers[i], payloads[i]);
+    expected.push_back(headers[i]);
+    expected.back().insert(expected.back().end(), payloads[i].begin(), payloads[i].end());
+  }
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 11u);
+  EXPECT_EQ(receive(receiver, expected.size()), expected);
+}
+
+// The GSO class of a two-piece datagram is computed from its header (the piece the eBPF
+// fan-out rule reads), never from the lent payload.
+TEST(UdpSocket, GsoClassOfATwoPieceDatagramSeesItsHeader) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  std::vector<std::size_t> seen;
+  sender.set_gso_class([&](const core::SocketAddress&, std::span<const std::byte> packet) {
+    seen.push_back(packet.size());
+    return std::uint8_t{0};
+  });
+  const Datagram header = tagged(1, 56), payload = tagged(2, 2000);
+  sender.queue_borrowed(receiver.local_address(), header, payload);
+  sender.queue(receiver.local_address(), header, payload);
+  EXPECT_EQ(seen, (std::vector<std::size_t>{56, 2056}));  // copied pieces are one contiguous packet
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_EQ(receive(receiver, 2).size(), 2u);
+}
+
 // Property over real loopback sockets: random queues (sizes, three destinations, up to a full
 // batch) leave in one flush each, GSO where the plan says so, and every receiver gets exactly
 // its datagrams, byte for byte, in the order they were queued.
@@ -160,14 +258,36 @@ TEST(UdpSocket, RandomQueuesArriveExactlyOnceInOrderPerDestination) {
   std::size_t index = 0;
   for (int round = 0; round < 100; ++round) {
     std::vector<std::vector<Datagram>> expected(3);
+    // Each datagram is queued whole (copied), as header ++ payload (both copied), or with its
+    // payload lent (queue_borrowed) from `lent`; some rounds take the lent bytes over
+    // (own_borrowed) and scribble over the caller's copies before the flush.
+    std::vector<Datagram> lent;
+    const bool own_before_flush = next() % 2 == 0;
     const std::size_t count = 1 + next() % UdpSocket::kBatch;
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t to = next() % 3;
       const std::size_t length = next() % 5 == 0 ? 1 + next() % 3000 : sizes[next() % 4];
       expected[to].push_back(tagged(index++, length));
-      sender.queue(receivers[to]->local_address(), expected[to].back());
+      const Datagram& datagram = expected[to].back();
+      const std::span<const std::byte> bytes(datagram);
+      const std::size_t split = next() % (length + 1);
+      switch (next() % 3) {
+        case 0: sender.queue(receivers[to]->local_address(), bytes); break;
+        case 1: sender.queue(receivers[to]->local_address(), bytes.first(split), bytes.subspan(split)); break;
+        default:
+          lent.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(split), bytes.end());
+          sender.queue_borrowed(receivers[to]->local_address(), bytes.first(split), lent.back());
+          break;
+      }
+    }
+    EXPECT_EQ(sender.queued(), count);
+    if (own_before_flush) {
+      sender.own_borrowed();
+      EXPECT_EQ(sender.borrowed(), 0u);
+      for (auto& bytes : lent) std::fill(bytes.begin(), bytes.end(), std::byte{0xEE});
     }
     ASSERT_EQ(sender.flush(), 0u) << "round " << round;
+    EXPECT_EQ(sender.queued_bytes(), 0u);
     for (std::size_t to = 0; to < 3; ++to)
       ASSERT_EQ(receive(*receivers[to], expected[to].size()), expected[to]) << "round " << round << " receiver " << to;
   }

@@ -1,6 +1,6 @@
 # Helpers for the shim's real-program tests (sourced). Usage in a test:
 #   source lib.sh; shim_test_init "$@"   (args: TMC_BINARY SHIM_LIBRARY)
-# Provides: $TMC $SHIM $WORK, free_port, start_bg CMD... (pid tracked and killed on exit),
+# Provides: $TMC $SHIM $WORK, $NETNS_NAMES (append the netns you create), free_port, start_bg CMD... (pid tracked and killed on exit),
 # write_policy FILE RULES-YAML, wait_port PORT, fail MESSAGE.
 set -u
 shim_test_init() {
@@ -8,6 +8,7 @@ shim_test_init() {
   SHIM=$2
   WORK=$(mktemp -d /tmp/tmc-shim-test.XXXXXX)
   BG_PIDS=()
+  NETNS_NAMES=()  # network namespaces the test created: deleted on exit, after its processes
   trap shim_test_cleanup EXIT
   export TMC_SHIM_LIBRARY=$SHIM
   export TMC_CONNECT_TIMEOUT_MS=${TMC_CONNECT_TIMEOUT_MS:-5000}
@@ -16,6 +17,8 @@ shim_test_cleanup() {
   local pid
   for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  local ns
+  for ns in "${NETNS_NAMES[@]}"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$WORK"
 }
 fail() {

@@ -39,6 +39,8 @@ expect "defaults: {checksum_offload: true, ip_multicast: true, mtu: 9000}" \
 expect "hosts: {a: {ebpf_fanout: true}}" "multicast: ebpf-fanout -- ip_multicast not declared for a, b, c" \
   "error_checking: crc32c (software) -- checksum_offload not declared for a, b, c"
 expect "sequencer: c" "ordering: total (sequencer c) -- sequencer declared in" "failover order c, a, b"
+expect 'sequencer: "10.0.0.9:7100"' "ordering: total (dedicated sequencer 10.0.0.9:7100) -- sequencer declared in" \
+  "not a member" "failover order 10.0.0.9:7100, a, b, c" "3 member(s)"
 
 # Malformed capabilities and manifests: FILE:LINE:COL, exit 78.
 printf 'defaults:\n  mtu: 12\n' >"$WORK/bad_caps.yaml"

@@ -52,4 +52,18 @@ grep -q "messages sent 5 (500 B)" "$WORK/stats.txt" || fail "stats counters: $(c
 "$TMC" stats --prometheus "$holder" >"$WORK/prom.txt" || fail "tmc stats --prometheus failed"
 grep -q '^tmc_shim_messages_sent_total{rule="test-client"' "$WORK/prom.txt" || fail "prometheus: $(cat "$WORK/prom.txt")"
 "$TMC" stats 1 >/dev/null 2>&1; [ $? -eq 1 ] || fail "stats of a process without the shim must exit 1"
+
+# A shimmed process in another network namespace (its abstract stats socket lives there): tmc
+# stats joins the namespace. Root only; the namespace is removed on exit (lib.sh cleanup).
+if [ "$(id -u)" = 0 ] && ip netns add "tmc-tool-$$" 2>/dev/null; then
+  NETNS_NAMES+=("tmc-tool-$$")
+  ip -n "tmc-tool-$$" link set lo up
+  ip netns exec "tmc-tool-$$" "$TMC" run --policy "$WORK/policy.yaml" -- $python "$(dirname "$0")/hold_connection.py" "$port" 20 >"$WORK/hold-ns.txt" &
+  ns_holder=$!
+  BG_PIDS+=($ns_holder)
+  for _ in $(seq 100); do grep -q READY "$WORK/hold-ns.txt" && break; sleep 0.1; done
+  grep -q READY "$WORK/hold-ns.txt" || fail "holder in a netns did not start"
+  "$TMC" stats "$ns_holder" >"$WORK/stats-ns.txt" 2>&1 || fail "tmc stats across netns: $(cat "$WORK/stats-ns.txt")"
+  grep -q "messages sent 5 (500 B)" "$WORK/stats-ns.txt" || fail "stats across netns: $(cat "$WORK/stats-ns.txt")"
+fi
 echo "ok"

@@ -97,6 +97,9 @@ struct Stats {
   std::string sequencer;
   std::uint32_t sequencer_view = 0;
   std::uint64_t sequencer_changes = 0;
+  std::uint64_t messages_stamped = 0;  // messages this endpoint stamped while it was the sequencer
+  std::uint64_t stamp_requests_answered = 0;  // REQUESTs for missing stamps it answered (sequencer or peer)
+  std::uint64_t stale_sequencer_packets = 0;  // SEQUENCE packets of a restarted sequencer (new epoch in its view), refused
   std::uint64_t total_order_gaps = 0, total_order_gap_messages = 0;
   // flow_control: payload bytes held in sender memory (admitted, not yet acked or sent), its
   // peak, how often credit stopped a stream, and packets dropped for arriving beyond credit.
@@ -189,6 +192,10 @@ class Channel {
   struct Impl;
 
  private:
+  friend class SequencerService;
+  // A dedicated sequencer's endpoint (tmc/sequencer_service.h): `options.self` is its
+  // "host:port" name, or "" to take the bound address as the name.
+  Channel(const Manifest& manifest, const ChannelOptions& options, bool dedicated_sequencer);
   std::unique_ptr<Impl> impl_;
 };
 

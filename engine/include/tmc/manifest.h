@@ -45,6 +45,18 @@ enum class Ordering {
   fifo,             // point-to-point order; with reliability, hold back until gaps fill
   fifo_drop_stale,  // the seed's rule: never deliver a message older than the latest delivered
   total,            // group order through a sequencer (transport features)
+  module,           // a receive-side ordering loaded from a module: Manifest::ordering_module
+};
+
+// ordering: {module: FILE, name: NAME, params: {...}} -- an ordering primitive from a shared
+// object (tmc/module_abi.h, ABI version 2). In code: ordering = Ordering::module together with
+// ordering_module. The sender marks such messages TMC_FLAG_ORDERED (per-stream sequences, as
+// for fifo); the receiving channel's module decides when each is delivered.
+struct OrderingModule {
+  std::string module;  // shared object path
+  std::string name;    // the ordering primitive in it
+  std::map<std::string, std::string> params;
+  bool operator==(const OrderingModule&) const = default;
 };
 
 // reliability: whose acknowledgements complete a send.
@@ -101,6 +113,7 @@ struct Manifest {
   std::optional<Multicast> multicast;
   std::optional<Targets> targets;
   std::optional<Ordering> ordering;
+  std::optional<OrderingModule> ordering_module;  // with ordering == Ordering::module only
   std::optional<Reliability> reliability;
   std::optional<ErrorChecking> error_checking;
   std::optional<std::uint32_t> mtu;  // path MTU (IP packet size); fragments fit in it
@@ -114,7 +127,8 @@ struct Manifest {
   // Unset: the capabilities file's sequencer, else the lowest-named member.
   std::optional<std::string> sequencer;
 
-  // Fields set here win; unset ones come from `defaults`.
+  // Fields set here win; unset ones come from `defaults` (ordering and ordering_module are one
+  // feature: they come from the same side).
   Manifest merged_over(const Manifest& defaults) const;
   bool operator==(const Manifest&) const = default;
 };

@@ -198,14 +198,26 @@ TransportPlan plan_transport(const Manifest& manifest, const Capabilities& capab
     if (plan.sequencer_candidates.empty())
       throw std::invalid_argument("ordering: total needs multicast members or a sequencer in the capabilities file");
     const bool unreliable = !manifest.reliability || manifest.reliability->kind == Reliability::Kind::none;
+    const std::string& first = plan.sequencer_candidates.front();
+    const bool dedicated = std::find(members.begin(), members.end(), first) == members.end();
     std::string reason = manifest.sequencer ? "sequencer named by the manifest"
                          : capabilities.sequencer.empty()
                              ? "no sequencer declared in " + from + ": the lowest-named member"
-                             : "sequencer declared in " + from;
+                         : dedicated ? "sequencer declared in " + from + ": not a member, a `tmc sequencer` process there"
+                                       " stamps; the members by name take over when it goes silent"
+                                     : "sequencer declared in " + from;
     reason += "; failover order " + join(plan.sequencer_candidates) +
               (unreliable ? "; unreliable: a gap is reported to on_gap() once, never a stall"
                           : "; reliable: missing stamps are requested");
-    plan.choices.push_back({"ordering", "total (sequencer " + plan.sequencer_candidates.front() + ")", reason});
+    plan.choices.push_back({"ordering", std::string("total (") + (dedicated ? "dedicated sequencer " : "sequencer ") + first + ")",
+                            reason});
+  }
+
+  if (manifest.ordering == Ordering::module && manifest.ordering_module) {
+    const OrderingModule& ordering = *manifest.ordering_module;
+    plan.choices.push_back({"ordering", ordering.name + " (module " + ordering.module + ")",
+                            "named by the manifest; loaded through the module ABI (version 2); sent like fifo "
+                            "(TMC_FLAG_ORDERED, per-stream sequences), delivery decided by the receiver's module"});
   }
 
   // Congestion control, pacing, flow control.

@@ -3,16 +3,26 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 
+#include "core/delivery_order.h"
 #include "core/logging.h"
 #include "flow_control/credit.h"
 #include "modules/module_manager.h"
 #include "tmc/wire_format.h"
 
 namespace tmc::core {
+
+void ChannelCore::Output::transmit(const SocketAddress& to, std::span<const std::byte> header,
+                                   std::span<const std::byte> payload, bool) {
+  std::vector<std::byte> packet(header.begin(), header.end());
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  transmit(to, packet);
+}
+
 namespace {
 
 constexpr std::uint16_t kMemberStream = 0;  // wire stream id of point-to-point streams
@@ -55,23 +65,30 @@ ChannelCore::ChannelCore(const Config& config, Output& output)
       random_(config.random_seed ? config.random_seed : std::random_device{}()),
       self_(config.self),
       defaults_(config.manifest) {
+  sequencer_role_ = config.dedicated_sequencer;
   configure_logging();
   channel_id_ = config.channel_id ? config.channel_id : channel_id_for(defaults_.channel.value_or("default"));
   sender_id_ = self_.empty() ? static_cast<std::uint32_t>(random_() | 1) : sender_id_for(self_);
   do epoch_ = static_cast<std::uint32_t>(random_()); while (epoch_ == 0);
   now_ = config.now;
   capabilities_ = config.capabilities;
-  if (!self_.empty() && defaults_.multicast) {
+  if (sequencer_role_ && (self_.empty() || defaults_.ordering != Ordering::total))
+    throw std::invalid_argument("a dedicated sequencer needs its address as self and a channel whose ordering is total");
+  if (!self_.empty() && defaults_.multicast && !sequencer_role_) {
     const auto& listed = defaults_.multicast->members;
     const bool known = std::any_of(listed.begin(), listed.end(), [&](const Member& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
   apply_manifest(defaults_);
   if (plan_) defaults_.mtu = plan_->mtu;  // the capabilities' path MTU (the plan took the manifest's into account)
+  defaults_pipeline_.reset();
   if (!self_.empty()) {
     const bool known = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == self_; });
     if (!known) throw std::invalid_argument("self: '" + self_ + "' is not a member of the channel");
   }
+  if (sequencer_role_ && (dedicated_ < 0 || members_[dedicated_].name != self_))
+    throw std::invalid_argument("'" + self_ + "' is not the dedicated sequencer of the capabilities file (sequencer: '" +
+                                (capabilities_ ? capabilities_->sequencer : std::string()) + "')");
 }
 
 void ChannelCore::ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout) {
@@ -101,13 +118,13 @@ void ChannelCore::configure_total_order(const Manifest& manifest) {
   TotalOrderConfig config;
   config.self = self_;
   for (const auto& member : members_) config.participants.push_back(member.name);
+  // Participants: the members and the dedicated sequencer (add_dedicated_sequencer), if any.
   config.sequencer_candidates = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_).sequencer_candidates;
-  for (const auto& candidate : config.sequencer_candidates)
-    if (std::find(config.participants.begin(), config.participants.end(), candidate) == config.participants.end())
-      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
-                                  "' of the capabilities file is not a member; a dedicated sequencer process is "
-                                  "not supported by tmc::Channel yet");
-  config.reliable = reliable;
+  // A dedicated sequencer delivers nothing: once deposed it follows the stamps without waiting
+  // for messages it may have missed (members stop retransmitting to it), so it skips what it
+  // lacks like an unreliable member instead of holding a growing log. While it sequences it
+  // has every message it stamped, so nothing changes for the group.
+  config.reliable = reliable && !sequencer_role_;
   config.sequencer_timeout = kSequencerTimeout;
   config.view_change_timeout = kViewChangeTimeout;
   config.hold_timeout = kGapHoldTimeout;
@@ -119,6 +136,38 @@ void ChannelCore::configure_total_order(const Manifest& manifest) {
 std::uint64_t ChannelCore::random_sequence_start() {
   // Random 32-bit base (the seed's per-epoch random sequence base), with 2^63 of headroom.
   return (random_() & 0xFFFFFFFFull) + 1;
+}
+
+void ChannelCore::add_dedicated_sequencer(const std::vector<std::string>& candidates) {
+  if (dedicated_ >= 0) return;
+  for (const auto& candidate : candidates) {
+    const bool member = std::any_of(members_.begin(), members_.end(), [&](const MemberState& m) { return m.name == candidate; });
+    if (member) continue;
+    if (!SocketAddress::parse(candidate))
+      throw std::invalid_argument("ordering: total: sequencer '" + candidate +
+                                  "' is neither a member nor the host:port of a dedicated sequencer process");
+    dedicated_ = add_member_state({candidate, candidate});
+    members_[dedicated_].dedicated_sequencer = true;
+    return;  // the capabilities file names one sequencer
+  }
+}
+
+bool ChannelCore::dedicated_sequencer_reliable() const {
+  return dedicated_ >= 0 && !sequencer_role_ && !members_[dedicated_].down && total_ &&
+         total_->sequencer() == members_[dedicated_].name;
+}
+
+void ChannelCore::release_dedicated_sequencer() {
+  release_dedicated_ = false;
+  if (dedicated_ < 0 || group_stream_ < 0 || dedicated_sequencer_reliable()) return;
+  Stream& stream = streams_[group_stream_];
+  const int position = stream.window.position_of(dedicated_);
+  if (position < 0 || stream.window.pending_for(position) == 0) return;
+  SPDLOG_DEBUG("channel {:08x}: dedicated sequencer {} no longer sequences: {} packets no longer wait for it", channel_id_,
+               members_[dedicated_].name, stream.window.pending_for(position));
+  stream.window.abandon_receiver(position, [&](const SentPacket& packet) {
+    if (packet.pending == 0) stream.congestion->on_packet_discarded(packet.bytes.size());
+  });
 }
 
 int ChannelCore::add_member_state(const Member& member) {
@@ -142,11 +191,12 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
   // fan-out and MTU. Then the pipeline validates the rest; both throw for what cannot be realised.
   TransportPlan plan = plan_transport(manifest, capabilities_.value_or(Capabilities{}), self_);
   // Flow control is fixed when the channel opens (streams get their credit when created).
-  if (!flow_control_ && manifest.flow_control && streams_.empty()) {
+  if (!flow_control_ && manifest.flow_control && streams_.empty() && !sequencer_role_) {
     flow_control_ = manifest.flow_control;
     credit_config_.window_bytes = manifest.flow_control->window_bytes;
     credit_config_.max_packet_payload_bytes = compile_pipeline(manifest).max_payload;
   }
+  const std::vector<std::string> sequencer_candidates = plan.sequencer_candidates;
   if (capabilities_) plan_ = std::move(plan);
   nic_checksum_ = plan_ && plan_->nic_checksum;
   sequence_flags_ = compile_pipeline(manifest, nic_checksum_).checksum ? TMC_FLAG_CHECKSUM : 0;
@@ -157,6 +207,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
       if (!names.insert(member.name).second) throw std::invalid_argument("multicast: duplicate member '" + member.name + "'");
     }
     for (const auto& member : manifest.multicast->members) add_member(member);
+    if (manifest.ordering == Ordering::total) add_dedicated_sequencer(sequencer_candidates);
     std::optional<SocketAddress> group;
     if (!manifest.multicast->group.empty()) {
       group = SocketAddress::parse(manifest.multicast->group);
@@ -165,7 +216,7 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
     }
     // Without a capabilities file a named group is used as is; with one, only where the plan
     // found IP multicast on every member host.
-    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf;
+    kernel_fanout_wanted_ = plan_ && plan_->fanout == Fanout::ebpf && !sequencer_role_;
     if (group && (!plan_ || plan_->fanout == Fanout::ip_multicast)) {
       ensure_group_stream(group, false);
       group_address_ = group;
@@ -174,9 +225,15 @@ void ChannelCore::apply_manifest(const Manifest& manifest) {
     }
   }
   configure_total_order(manifest);
+  // Validated by compile_pipeline above (the module loads, names the ordering, takes the params).
+  if (manifest.ordering == Ordering::module && manifest.ordering_module)
+    ordering_factory_ = ModuleManager::global().ordering_factory(*manifest.ordering_module);
+  else
+    ordering_factory_ = nullptr;
   const auto bounds = bounds_of(reliability_defaults(manifest));
   for (auto& member : members_) member.rtt.set_bounds(bounds);
   pipeline_cache_.clear();
+  defaults_pipeline_.reset();
 }
 
 ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> receivers,
@@ -185,7 +242,8 @@ ChannelCore::Stream ChannelCore::make_stream(std::uint16_t id, std::vector<int> 
   std::unique_ptr<CreditSender> credit;
   if (flow_control_) {
     credit = std::make_unique<CreditSender>(credit_config_, epoch_);
-    for (int receiver : receivers) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
+    for (int receiver : receivers)
+      if (!members_[receiver].dedicated_sequencer) credit->add_receiver(static_cast<std::uint32_t>(receiver), start);
   }
   Stream stream{SendStream(id, std::move(receivers), start), std::move(destination), {}};
   stream.credit = std::move(credit);
@@ -229,6 +287,7 @@ void ChannelCore::update(const Manifest& manifest) {
   apply_manifest(merged);
   defaults_ = std::move(merged);
   if (plan_) defaults_.mtu = plan_->mtu;
+  defaults_pipeline_.reset();
   for (auto& stream : streams_) configure_path_control(stream);
 }
 
@@ -243,15 +302,15 @@ const CompiledPipeline& ChannelCore::compiled(const Manifest& effective) {
 std::vector<int> ChannelCore::resolve_targets(const CompiledPipeline& pipeline, const Manifest& manifest) {
   std::vector<int> eligible;
   for (std::size_t i = 0; i < members_.size(); ++i)
-    if (members_[i].name != self_) eligible.push_back(static_cast<int>(i));
+    if (members_[i].name != self_ && !members_[i].dedicated_sequencer) eligible.push_back(static_cast<int>(i));
   std::vector<int> targets;
   auto index_of = [&](const std::string& name) {
     for (std::size_t i = 0; i < members_.size(); ++i)
-      if (members_[i].name == name) return static_cast<int>(i);
+      if (members_[i].name == name && !members_[i].dedicated_sequencer) return static_cast<int>(i);
     throw std::invalid_argument("targets: '" + name + "' is not a member");
   };
   switch (pipeline.targets.kind) {
-    case Targets::Kind::all: targets = eligible; break;
+    case Targets::Kind::all: targets = std::move(eligible); break;
     case Targets::Kind::subset:
       for (const auto& name : pipeline.targets.names) targets.push_back(index_of(name));
       break;
@@ -279,6 +338,7 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     state->resolve(SendStatus::closed);
     return completion;
   }
+  if (sequencer_role_) throw std::invalid_argument("a dedicated sequencer stamps messages; it sends none");
   if (defaults_.duplexity == Duplexity::receive_only)
     throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
   // Most sends carry no per-message fields: then the defaults are the effective manifest, and
@@ -287,7 +347,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   const bool overrides = !(per_message == kNoOverrides);
   const Manifest merged = overrides ? per_message.merged_over(defaults_) : Manifest{};
   const Manifest& effective = overrides ? merged : defaults_;
-  const CompiledPipeline& pipeline = compiled(effective);
+  if (!overrides && !defaults_pipeline_) defaults_pipeline_ = compiled(defaults_);
+  const CompiledPipeline& pipeline = overrides ? compiled(effective) : *defaults_pipeline_;
   if (payload.size() > TMC_MAX_MESSAGE_LENGTH)
     throw std::invalid_argument("message of " + std::to_string(payload.size()) + " bytes exceeds the " +
                                 std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB limit");
@@ -312,9 +373,10 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
       requirement.needed = whole_members(pipeline.reliability.fraction, targets.size());
       break;
   }
-  std::vector<bool> reliable(members_.size(), false);
+  std::uint64_t reliable = 0;  // bit per member index (at most kMaxMembers = 64)
   for (int member : requirement.counted)
-    if (!members_[member].down) reliable[member] = true;
+    if (!members_[member].down) reliable |= 1ull << member;
+  auto is_reliable = [&](int member) { return (reliable >> member) & 1; };
 
   const std::uint64_t message_id = next_message_id_++;
   const std::uint32_t fragments =
@@ -327,7 +389,8 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
 
   ++stats_.messages_sent;
   stats_.bytes_sent += payload.size();
-  auto shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
+  // Copied only if a backlog still holds the message when send() returns (see Outgoing).
+  std::shared_ptr<const std::vector<std::byte>> shared_payload;
 
   if (flow_control_) {
     // Sender memory: held until every backlog sent it and its completion resolved.
@@ -337,24 +400,61 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   }
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
     if (flow_control_) ++held_[message_id].backlogs;
-    stream.backlog.push_back(Outgoing{message_id, shared_payload, pipeline.flags, mask, fragments});
-    pump(stream, now);
+    stream.backlog.push_back(Outgoing{message_id, payload, nullptr, pipeline.flags, mask, fragments});
+    // Left (wholly or some fragments) for a later pump, after the application's bytes are gone:
+    // the message gets its own copy (also when pump throws).
+    auto own_what_is_left = [&] {
+      if (stream.backlog.empty() || stream.backlog.back().message_id != message_id) return;
+      Outgoing& left = stream.backlog.back();
+      if (!shared_payload) shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
+      left.owner = shared_payload;
+      left.payload = *shared_payload;
+    };
+    try {
+      pump(stream, now);
+    } catch (...) {
+      own_what_is_left();
+      throw;
+    }
+    own_what_is_left();
   };
-  std::vector<int> sorted = targets;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int> everyone;
-  if (group_stream_ >= 0) everyone = streams_[group_stream_].window.receivers();
+  // Sorted targets (resolve_targets lists them in member order unless a subset names them
+  // otherwise: copied and sorted only then) against the group stream's receivers that are
+  // members (a dedicated sequencer is not; without one, the receivers themselves, uncopied).
+  std::vector<int> sorted_copy;
+  if (!std::is_sorted(targets.begin(), targets.end())) {
+    sorted_copy = targets;
+    std::sort(sorted_copy.begin(), sorted_copy.end());
+  }
+  const std::vector<int>& sorted = sorted_copy.empty() ? targets : sorted_copy;
+  static const std::vector<int> kNobody;
+  std::vector<int> members_only;
+  const std::vector<int>* group_members = &kNobody;
+  if (group_stream_ >= 0) {
+    const std::vector<int>& receivers = streams_[group_stream_].window.receivers();
+    group_members = &receivers;
+    if (dedicated_ >= 0) {
+      for (int receiver : receivers)
+        if (!members_[receiver].dedicated_sequencer) members_only.push_back(receiver);
+      group_members = &members_only;
+    }
+  }
+  const std::vector<int>& everyone = *group_members;
   if (pipeline.ordering == Ordering::total && (!total_ || group_stream_ < 0 || sorted != everyone))
     throw std::invalid_argument(
         "ordering: total needs the channel's ordering to be total and ChannelOptions::self to be a member");
   if (group_stream_ >= 0 && sorted == everyone && !sorted.empty()) {
     Stream& group = streams_[group_stream_];
     std::uint64_t mask = 0;
-    for (std::size_t position = 0; position < group.window.receivers().size(); ++position)
-      if (reliable[group.window.receivers()[position]]) mask |= 1ull << position;
+    const bool to_sequencer = pipeline.ordering == Ordering::total &&
+                              pipeline.reliability.kind != Reliability::Kind::none && dedicated_sequencer_reliable();
+    for (std::size_t position = 0; position < group.window.receivers().size(); ++position) {
+      const int receiver = group.window.receivers()[position];
+      if (is_reliable(receiver) || (to_sequencer && receiver == dedicated_)) mask |= 1ull << position;
+    }
     enqueue(group, mask);
   } else {
-    for (int member : targets) enqueue(streams_[members_[member].unicast_stream], reliable[member] ? 1 : 0);
+    for (int member : targets) enqueue(streams_[members_[member].unicast_stream], is_reliable(member) ? 1 : 0);
   }
   // Delayed acknowledgements leave now, in the same transmit batch (one sendmmsg) as this
   // message's packets and after them: a reply carries the ack of its request, and a peer woken
@@ -372,7 +472,15 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
   const std::uint64_t window = reliability.window;
   while (!stream.backlog.empty()) {
     Outgoing& message = stream.backlog.front();
-    if (message.reliable_mask && stream.window.in_flight() >= window) return;
+    // The receivers this packet waits for. The dedicated sequencer's bit was chosen at send();
+    // a packet that leaves after the view moved away from it (or it went down) does not wait
+    // for it, or the window would stall on a sequencer that is gone.
+    std::uint64_t reliable_mask = message.reliable_mask;
+    if (dedicated_ >= 0 && reliable_mask && !dedicated_sequencer_reliable()) {
+      const int position = stream.window.position_of(dedicated_);
+      if (position >= 0) reliable_mask &= ~(1ull << position);
+    }
+    if (reliable_mask && stream.window.in_flight() >= window) return;
     const std::optional<SocketAddress>& destination =
         stream.destination ? stream.destination : members_[stream.window.receivers()[0]].address;
     const std::uint64_t sequence = stream.window.next_sequence();
@@ -385,17 +493,17 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
       message.first_sequence = sequence;
       // Total order: the member's own message waits for its stamp like everyone else's copy.
       if ((message.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
-        total_->on_data({sender_id_, epoch_, sequence}, *message.payload, now);
+        total_->on_data({sender_id_, epoch_, sequence}, {message.payload.begin(), message.payload.end()}, now);
         drain_total_order(now);
       }
     }
-    const std::size_t length = message.payload->size();
+    const std::size_t length = message.payload.size();
     const std::uint32_t size = wire::fragment_size(static_cast<std::uint32_t>(length), message.fragment_count);
     const std::size_t offset = std::size_t(size) * message.next_fragment;
     const std::size_t chunk = message.fragment_count == 1 ? length : std::min<std::size_t>(size, length - offset);
     const std::uint64_t packet_bytes = TMC_DATA_HEADER_SIZE + chunk;
     // Congestion window (reliable packets: only they are acknowledged), then the pacer.
-    if (message.reliable_mask && !stream.congestion->can_send(packet_bytes)) return;
+    if (reliable_mask && !stream.congestion->can_send(packet_bytes)) return;
     const auto wait = stream.pacer->time_until_send(packet_bytes, now);
     if (wait > Duration::zero()) {
       arm_timer(now + wait);
@@ -413,28 +521,47 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     SentPacket packet;
     packet.message_id = message.message_id;
     packet.first_sent = packet.last_sent = now;
-    packet.pending = message.reliable_mask;
-    if (message.reliable_mask) packet.bytes = stream.window.take_buffer();  // recycled capacity
-    std::vector<std::byte>& buffer = message.reliable_mask ? packet.bytes : scratch_;
-    buffer.resize(TMC_DATA_HEADER_SIZE + chunk);
-    const std::size_t bytes = wire::encode_data(buffer, common, data, std::span(*message.payload).subspan(offset, chunk));
-    buffer.resize(bytes);
+    packet.pending = reliable_mask;
+    const std::span<const std::byte> fragment = message.payload.subspan(offset, chunk);
+    std::array<std::byte, TMC_DATA_HEADER_SIZE> header;
+    wire::encode_data_header(header, common, data, fragment);
+    const std::size_t bytes = header.size() + fragment.size();
+    // A reliable packet owns its bytes (retransmissions; an ack recycles the buffer): header and
+    // fragment are appended to a recycled buffer, no zero-fill. An unreliable one is sent as
+    // header ++ fragment straight from the message; from the application's own bytes while
+    // this is the send() that queued it (Output::transmit borrowed_for_send).
+    if (reliable_mask) {
+      packet.bytes = stream.window.take_buffer();  // recycled capacity
+      packet.bytes.assign(header.begin(), header.end());
+      packet.bytes.insert(packet.bytes.end(), fragment.begin(), fragment.end());
+    }
+    const bool borrowed = !message.owner;
+    auto transmit = [&](const SocketAddress& to) {
+      if (reliable_mask) output_.transmit(to, packet.bytes);
+      else output_.transmit(to, header, fragment, borrowed);
+    };
     if (stream.user_space_fanout) {
       for (int receiver : stream.window.receivers())
         if (members_[receiver].address) {
-          output_.transmit(*members_[receiver].address, buffer);
+          transmit(*members_[receiver].address);
           ++stats_.packets_sent;
         }
     } else {
-      if (destination) output_.transmit(*destination, buffer);
+      if (destination) transmit(*destination);
       ++stats_.packets_sent;
+      // IP multicast: the dedicated sequencer listens on its own address, not on the group.
+      if (stream.destination && dedicated_ >= 0 && members_[dedicated_].address && (message.flags & TMC_FLAG_TOTAL_ORDER) &&
+          stream.window.position_of(dedicated_) >= 0) {
+        transmit(*members_[dedicated_].address);
+        ++stats_.packets_sent;
+      }
     }
     stream.pacer->on_sent(bytes, now);
-    if (message.reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
+    if (reliable_mask) stream.congestion->on_packet_sent({now, bytes, sequence, false});
 
-    if (message.reliable_mask) {
+    if (reliable_mask) {
       for (std::size_t position = 0; position < stream.window.receivers().size(); ++position) {
-        if (!(message.reliable_mask & (1ull << position))) continue;
+        if (!(reliable_mask & (1ull << position))) continue;
         MemberState& member = members_[stream.window.receivers()[position]];
         // A member's progress clock starts when it first has something outstanding.
         if (stream.window.pending_for(static_cast<int>(position)) == 0) member.last_progress = now;
@@ -492,7 +619,15 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
   auto it = inbound_.find(key);
   if (it == inbound_.end() || it->second.epoch != packet.common.epoch) {
     if (it != inbound_.end()) inbound_.erase(it);  // the sender restarted: a new epoch
-    it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence)).first;
+    std::unique_ptr<ReceiveOrdering> ordering;
+    try {
+      ordering = make_ordering(key.first, key.second);
+    } catch (const std::exception& error) {  // the module's create() failed for this stream
+      SPDLOG_ERROR("channel {:08x}: {}; packet from {} dropped", channel_id_, error.what(), source.to_string());
+      ++stats_.malformed_dropped;
+      return;
+    }
+    it = inbound_.emplace(key, InboundStream(packet.common.epoch, data.forward_sequence, std::move(ordering))).first;
   }
   InboundStream& stream = it->second;
   if (flow_control_) {
@@ -539,28 +674,64 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
       if (data.fragment_count == 1 && !(flags & TMC_FLAG_ORDERED)) {
         CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
         ready.push_back(std::move(message));
+      } else if (data.fragment_count == 1 && stream.order->accepts_late() && !(flags & TMC_FLAG_TOTAL_ORDER)) {
+        CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
+        const std::uint64_t dropped_before = stream.order->dropped();
+        stream.order->on_message(std::move(message), stream.tracker.cumulative(), true, now, ready);
+        stats_.stale_dropped += stream.order->dropped() - dropped_before;
       } else {
         ++stats_.stale_dropped;
       }
       break;
     case ReceiveTracker::Arrival::fresh:
       if (auto message = stream.reassembler.on_fragment(data, flags, packet.payload)) {
-        const std::uint64_t stale_before = stream.order.stale_dropped();
-        stream.order.on_complete(std::move(*message), stream.tracker.cumulative(), ready);
-        stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+        const std::uint64_t stale_before = stream.order->dropped();
+        stream.order->on_message(std::move(*message), stream.tracker.cumulative(), false, now, ready);
+        stats_.stale_dropped += stream.order->dropped() - stale_before;
       }
       break;
   }
   stream.reassembler.discard_below(stream.tracker.cumulative());
-  const std::uint64_t stale_before = stream.order.stale_dropped();
-  stream.order.on_cumulative(stream.tracker.cumulative(), ready);
-  stats_.stale_dropped += stream.order.stale_dropped() - stale_before;
+  const std::uint64_t stale_before = stream.order->dropped();
+  stream.order->on_progress(stream.tracker.cumulative(), now, ready);
+  stats_.stale_dropped += stream.order->dropped() - stale_before;
+  arm_timer(stream.order->next_timer());  // an ordering module's hold timer
+  deliver_released(stream, key, source, ready, now);
+}
+
+std::unique_ptr<ReceiveOrdering> ChannelCore::make_ordering(std::uint32_t sender_id, std::uint16_t stream) {
+  if (!ordering_factory_) return std::make_unique<DeliveryOrder>();
+  auto ordering = ordering_factory_(sender_id, stream);
+  timed_orderings_ = true;
+  return ordering;
+}
+
+void ChannelCore::deliver_released(InboundStream& stream, std::pair<std::uint32_t, std::uint16_t> key,
+                                   const SocketAddress& source, std::vector<CompleteMessage>& ready, TimePoint now) {
   if (stream.credit) {
     for (const auto& message : ready)
       if (!(message.flags & TMC_FLAG_TOTAL_ORDER)) ++stream.unconsumed[message.first_sequence];
     grant_credit(stream, key.second, now);
   }
-  deliver_all(packet.common.sender_id, packet.common.epoch, source, ready);
+  deliver_all(key.first, stream.epoch, source, ready);
+}
+
+// Orderings that wait on time (a module's hold timer): release what is due, re-arm the rest.
+void ChannelCore::poll_ordering_timers(TimePoint now) {
+  if (!timed_orderings_) return;  // DeliveryOrder never waits on time
+  std::vector<CompleteMessage> ready;
+  for (auto& [key, stream] : inbound_) {
+    if (stream.order->next_timer() <= now) {
+      const std::uint64_t stale_before = stream.order->dropped();
+      stream.order->on_progress(stream.tracker.cumulative(), now, ready);
+      stats_.stale_dropped += stream.order->dropped() - stale_before;
+      if (!ready.empty()) {
+        deliver_released(stream, key, stream.reply_to, ready, now);
+        ready.clear();
+      }
+    }
+    arm_timer(stream.order->next_timer());
+  }
 }
 
 void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, const SocketAddress& source, std::vector<CompleteMessage>& messages) {
@@ -571,11 +742,14 @@ void ChannelCore::deliver_all(std::uint32_t sender_id, std::uint32_t epoch, cons
   bool total_order_input = false;
   for (auto& complete : messages) {
     if ((complete.flags & TMC_FLAG_TOTAL_ORDER) && total_) {
-      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then).
-      total_->on_data({sender_id, epoch, complete.first_sequence}, std::move(complete.payload), now_);
+      // Held until the sequencer's stamp places it (TotalOrderMember delivers it then). A
+      // dedicated sequencer needs only the message's id.
+      total_->on_data({sender_id, epoch, complete.first_sequence},
+                      sequencer_role_ ? std::vector<std::byte>{} : std::move(complete.payload), now_);
       total_order_input = true;
       continue;
     }
+    if (sequencer_role_) continue;  // it delivers nothing
     Message message;
     message.payload = std::move(complete.payload);
     message.sender = name;
@@ -597,8 +771,27 @@ void ChannelCore::handle_sequence(std::span<const std::byte> datagram, const wir
     ++stats_.malformed_dropped;
     return;
   }
-  total_->on_sequence(members_[member].name, *message, now);
+  const std::string& from = members_[member].name;
+  if (!sequencer_incarnation_matches(from, packet.common.epoch, *message)) {
+    // A restarted sequencer: its stamps are refused. Within the current view it is given up on
+    // at once; a member of a later view tells it the view (the notice carries no stamps).
+    ++stats_.stale_sequencer_packets;
+    if (message->view == total_->view()) total_->suspect_sequencer(now);
+    total_->on_sequence(from, {.kind = SequenceMessage::Kind::heartbeat, .view = message->view}, now);
+    drain_total_order(now);
+    return;
+  }
+  total_->on_sequence(from, *message, now);
   drain_total_order(now);
+}
+
+bool ChannelCore::sequencer_incarnation_matches(const std::string& from, std::uint32_t epoch, const SequenceMessage& message) {
+  using Kind = SequenceMessage::Kind;
+  if (message.kind != Kind::stamps && message.kind != Kind::heartbeat && message.kind != Kind::new_view) return true;
+  if (from != total_->sequencer_for(message.view)) return true;  // a peer answering a REQUEST
+  auto [it, first] = view_epochs_.emplace(message.view, epoch);
+  if (view_epochs_.size() > 64) view_epochs_.erase(view_epochs_.begin());  // views long replaced
+  return first || it->second == epoch;
 }
 
 // The common header of a packet this member sends: its channel, sender id and epoch. The
@@ -632,6 +825,15 @@ void ChannelCore::transmit_sequence(const std::string& destination, const Sequen
 
 void ChannelCore::drain_total_order(TimePoint now) {
   for (const auto& outgoing : total_->take_outgoing()) transmit_sequence(outgoing.destination, outgoing.message);
+  if (sequencer_role_) {
+    // The dedicated sequencer follows the group's order (to take part in view changes) but has
+    // no application: its deliveries and gaps end here.
+    total_->take_deliveries();
+    for (const auto& gap : total_->take_gaps()) {
+      ++stats_.total_order_gaps;
+      stats_.total_order_gap_messages += gap.count;
+    }
+  }
   for (auto& delivery : total_->take_deliveries()) {
     Message message;
     message.payload = std::move(delivery.payload);
@@ -659,6 +861,7 @@ void ChannelCore::drain_total_order(TimePoint now) {
                 "sequencer {}", channel_id_, change.suspected,
                 std::chrono::duration_cast<std::chrono::milliseconds>(kSequencerTimeout).count(), change.old_view,
                 change.new_view, change.sequencer);
+    if (dedicated_ >= 0) release_dedicated_ = true;  // on_timer: what it still owes, if it no longer sequences
   }
   (void)now;
 }
@@ -696,6 +899,8 @@ void ChannelCore::disarm_if_idle() {
   for (const auto& stream : streams_)
     if (stream.window.in_flight() != 0 || !stream.backlog.empty()) return;
   timer_deadline_ = kNever;
+  if (timed_orderings_)
+    for (const auto& [key, stream] : inbound_) arm_timer(stream.order->next_timer());
 }
 
 void ChannelCore::send_ack(InboundStream& stream, std::uint32_t sender_id, std::uint16_t stream_id, TimePoint now) {
@@ -864,6 +1069,7 @@ void ChannelCore::on_timer(TimePoint now) {
   now_ = now;
   timer_deadline_ = kNever;
   if (ack_deadline_ <= now) send_pending_acks(now, false);
+  if (release_dedicated_) release_dedicated_sequencer();
   const Duration member_timeout = reliability_defaults(defaults_).member_timeout;
   // Deadlines of unacknowledged messages.
   for (std::uint64_t message_id : quorum_.expire(now)) {
@@ -912,6 +1118,7 @@ void ChannelCore::on_timer(TimePoint now) {
     arm_timer(stream.window.next_timeout(timing));
   }
   arm_timer(quorum_.next_deadline());
+  poll_ordering_timers(now);
   if (total_ && !closed_) {
     // A poll that comes much later than asked means this thread was not running: excuse it.
     if (last_total_poll_ != TimePoint{} && now - last_total_poll_ > kSequencerTimeout / 5)
@@ -969,6 +1176,8 @@ Stats ChannelCore::stats() const {
   if (total_) {
     stats.sequencer = total_->sequencer();
     stats.sequencer_view = total_->view();
+    stats.messages_stamped = total_->stats().stamps_issued;
+    stats.stamp_requests_answered = total_->stats().requests_answered;
   }
   for (const auto& stream : streams_) {
     if (stream.transport->cwnd_bytes != kUnlimitedWindow) stats.congestion_window_bytes += stream.transport->cwnd_bytes;
@@ -1109,7 +1318,7 @@ std::string ChannelCore::plan() const {
     text += "  " + choice.feature + ": " + choice.implementation + " -- " + choice.reason + "\n";
   char header[160];
   std::snprintf(header, sizeof header, "channel %s (id %08x), %zu member(s)%s%s\n",
-                defaults_.channel.value_or("default").c_str(), channel_id_, members_.size(),
+                defaults_.channel.value_or("default").c_str(), channel_id_, members_.size() - (dedicated_ >= 0 ? 1 : 0),
                 self_.empty() ? "" : ", self ", self_.c_str());
   text += header;
   text += "send pipeline:\n";

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,13 @@ class ChannelCore : private SendStream::Events {
   struct Output {
     virtual ~Output() = default;
     virtual void transmit(const SocketAddress& to, std::span<const std::byte> packet) = 0;
+    // A DATA packet in two pieces, header ++ payload (what transmit(to, packet) would get, not
+    // concatenated). With `borrowed_for_send` the payload is the application's bytes of the
+    // ChannelCore::send call in progress: the Output may keep referring to them until that
+    // call's caller returns to the application (it sends or copies them before then). Without
+    // it the payload is valid during this call only. The default concatenates.
+    virtual void transmit(const SocketAddress& to, std::span<const std::byte> header,
+                          std::span<const std::byte> payload, bool borrowed_for_send);
     virtual void deliver(Message&& message) = 0;
     virtual void gap(const Gap&) {}
     virtual void control(std::uint8_t subtype, std::uint32_t argument, std::uint32_t sender_id,
@@ -58,6 +66,11 @@ class ChannelCore : private SendStream::Events {
     std::uint64_t random_seed = 0; // 0: from std::random_device
     std::optional<Capabilities> capabilities;  // the operator's capabilities file, if any
     TimePoint now{};               // creation time (starts the total-order sequencer's clock)
+    // This endpoint is the group's dedicated sequencer (tmc::SequencerService): `self` is its
+    // "host:port" as the capabilities file's `sequencer` names it. It receives the group
+    // stream's total-order DATA (acknowledging it when reliable), stamps, answers REQUESTs and
+    // takes part in view changes; it sends no messages and delivers none.
+    bool dedicated_sequencer = false;
   };
 
   // Throws std::invalid_argument for a manifest the engine cannot realise.
@@ -112,10 +125,19 @@ class ChannelCore : private SendStream::Events {
     bool down = false;
     TimePoint last_progress{};
     int unicast_stream = -1;  // index into streams_
+    // The capabilities file's sequencer when it is no member (docs/transport.md "Dedicated
+    // sequencer"): a receiver of the group stream (it must see every total-order message, and
+    // is retransmitted to while it sequences the current view) that is never a target, never
+    // counts for a send's completion and grants no credit.
+    bool dedicated_sequencer = false;
   };
   struct Outgoing {
     std::uint64_t message_id;
-    std::shared_ptr<const std::vector<std::byte>> payload;
+    // The message's bytes: the application's own (`owner` empty) while the send() that queued
+    // it runs, else *owner — send() copies a message into `owner` only when it is still in the
+    // backlog as send() returns (window, credit or pacing held it back), once for every stream.
+    std::span<const std::byte> payload;
+    std::shared_ptr<const std::vector<std::byte>> owner;
     std::uint16_t flags;
     std::uint64_t reliable_mask;  // stream positions
     std::uint32_t fragment_count;
@@ -153,9 +175,18 @@ class ChannelCore : private SendStream::Events {
   void apply_manifest(const Manifest& manifest);
   void ensure_group_stream(std::optional<SocketAddress> destination, bool user_space_fanout);
   void configure_total_order(const Manifest& manifest);
+  void add_dedicated_sequencer(const std::vector<std::string>& candidates);
+  // Reliable total-order packets count the dedicated sequencer's acknowledgement only while it
+  // sequences the current view (and is not down); once deposed, what it still owes is dropped.
+  bool dedicated_sequencer_reliable() const;
+  void release_dedicated_sequencer();
   void handle_sequence(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
                        const SocketAddress& source, TimePoint now);
   void drain_total_order(TimePoint now);
+  // A view's stamps come from one incarnation (epoch) of its sequencer: false for a STAMPS,
+  // HEARTBEAT or NEW_VIEW packet of a sequencer that restarted within its view (it lost its log
+  // and would stamp from the view's start again).
+  bool sequencer_incarnation_matches(const std::string& from, std::uint32_t epoch, const SequenceMessage& message);
   wire::CommonHeader own_header(wire::PacketType type, std::uint16_t flags, std::uint16_t stream) const;
   void transmit_sequence(const std::string& destination, const SequenceMessage& message);
   void handle_credit(std::span<const std::byte> datagram, const wire::ParsedPacket& packet,
@@ -180,6 +211,11 @@ class ChannelCore : private SendStream::Events {
   int member_by_sender(std::uint32_t sender_id, const SocketAddress& source);
   void declare_down(int member, TimePoint now);
   void arm_timer(TimePoint when) { timer_deadline_ = std::min(timer_deadline_, when); }
+  std::unique_ptr<ReceiveOrdering> make_ordering(std::uint32_t sender_id, std::uint16_t stream);
+  // Messages an inbound stream's ordering released: credit bookkeeping, then delivery.
+  void deliver_released(InboundStream& stream, std::pair<std::uint32_t, std::uint16_t> key, const SocketAddress& source,
+                        std::vector<CompleteMessage>& ready, TimePoint now);
+  void poll_ordering_timers(TimePoint now);
   std::uint64_t random_sequence_start();
   const CompiledPipeline& compiled(const Manifest& effective);
 
@@ -191,6 +227,9 @@ class ChannelCore : private SendStream::Events {
   std::string self_;
   Manifest defaults_;
   std::vector<MemberState> members_;
+  int dedicated_ = -1;              // members_ index of the dedicated sequencer, if any
+  bool sequencer_role_ = false;     // Config::dedicated_sequencer: this endpoint is it
+  bool release_dedicated_ = false;  // the view moved away from the dedicated sequencer: on_timer drops its pending packets
   std::vector<Stream> streams_;  // member streams, then the group stream
   int group_stream_ = -1;
   std::optional<SocketAddress> group_address_;
@@ -204,10 +243,15 @@ class ChannelCore : private SendStream::Events {
   TimePoint now_{};  // time of the event being processed
   Stream* active_stream_ = nullptr;  // stream whose window calls the Events methods
   bool closed_ = false;
+  // ordering: {module, ...}: makes each new inbound stream's ordering (unset: DeliveryOrder).
+  // An inbound stream keeps the ordering it was created with across update().
+  std::function<std::unique_ptr<ReceiveOrdering>(std::uint32_t sender_id, std::uint16_t stream)> ordering_factory_;
+  bool timed_orderings_ = false;  // an inbound stream has a module ordering (it may wait on time)
   // ordering: total (set when the channel defaults ask for it and self is a member)
   std::unique_ptr<TotalOrderMember> total_;
   std::optional<Capabilities> capabilities_;
   TimePoint last_total_poll_{};
+  std::map<std::uint32_t, std::uint32_t> view_epochs_;  // view -> epoch of its sequencer's first SEQUENCE packet
   std::optional<TransportPlan> plan_;  // set when a capabilities file is given
   bool nic_checksum_ = false;
   bool kernel_fanout_wanted_ = false;
@@ -226,9 +270,11 @@ class ChannelCore : private SendStream::Events {
   std::string kernel_fanout_note_ = "the channel attaches it when it opens (BPF permitted, neighbour entries resolved)";
   std::uint16_t sequence_flags_ = 0;  // TMC_FLAG_CHECKSUM on SEQUENCE packets when crc32c is on
   std::vector<std::pair<Manifest, CompiledPipeline>> pipeline_cache_;
+  // The pipeline of defaults_ (sends without per-message fields), so such a send skips the
+  // cache's manifest comparisons; reset whenever defaults_ or the cache change.
+  std::optional<CompiledPipeline> defaults_pipeline_;
   RttSamples rtt_samples_;
   Stats stats_;
-  std::vector<std::byte> scratch_;
 };
 
 }  // namespace tmc::core

@@ -6,6 +6,7 @@
 //   ORDERED + ACK_REQUESTED (reliable fifo)  hold until every earlier sequence is received or
 //                                            abandoned (cumulative point passes it), then
 //                                            deliver in sequence order
+// The built-in ReceiveOrdering (core/receive_ordering.h).
 #pragma once
 
 #include <cstdint>
@@ -14,10 +15,11 @@
 #include <vector>
 
 #include "core/reassembler.h"
+#include "core/receive_ordering.h"
 
 namespace tmc::core {
 
-class DeliveryOrder {
+class DeliveryOrder final : public ReceiveOrdering {
  public:
   enum class Verdict { delivered, held, stale };
 
@@ -25,8 +27,19 @@ class DeliveryOrder {
   Verdict on_complete(CompleteMessage&& message, std::uint64_t cumulative, std::vector<CompleteMessage>& out);
   // The cumulative point moved: release held messages it now covers.
   void on_cumulative(std::uint64_t cumulative, std::vector<CompleteMessage>& out);
-  std::size_t held() const { return held_.size(); }
+  std::size_t held() const override { return held_.size(); }
   std::uint64_t stale_dropped() const { return stale_dropped_; }
+
+  // ReceiveOrdering: the same, for the channel's one call site (late messages never come here,
+  // time plays no part).
+  void on_message(CompleteMessage&& message, std::uint64_t cumulative, bool, TimePoint,
+                  std::vector<CompleteMessage>& out) override {
+    on_complete(std::move(message), cumulative, out);
+  }
+  void on_progress(std::uint64_t cumulative, TimePoint, std::vector<CompleteMessage>& out) override {
+    on_cumulative(cumulative, out);
+  }
+  std::uint64_t dropped() const override { return stale_dropped_; }
 
  private:
   bool is_stale(std::uint64_t first_sequence) const {

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/clock.h"
-#include "core/delivery_order.h"
+#include "core/receive_ordering.h"
 #include "core/reassembler.h"
 #include "core/receive_tracker.h"
 #include "core/socket_address.h"
@@ -16,12 +16,13 @@
 namespace tmc::core {
 
 struct InboundStream {
-  InboundStream(std::uint32_t sender_epoch, std::uint64_t start) : epoch(sender_epoch), tracker(start) {}
+  InboundStream(std::uint32_t sender_epoch, std::uint64_t start, std::unique_ptr<ReceiveOrdering> ordering)
+      : epoch(sender_epoch), tracker(start), order(std::move(ordering)) {}
 
   std::uint32_t epoch;
   ReceiveTracker tracker;
   Reassembler reassembler;
-  DeliveryOrder order;
+  std::unique_ptr<ReceiveOrdering> order;  // DeliveryOrder, or the channel's ordering module
   SocketAddress reply_to;         // source of the latest packet: where acks go
   bool ack_pending = false;       // an ack-requesting packet arrived since the last ack
   bool checksummed = false;       // acks carry a checksum when the data did

@@ -74,6 +74,25 @@ void ordering_total(CompiledPipeline& p, const Manifest&) {
       "stamps; unreliable: report a gap once via on_gap and skip it)");
 }
 
+// ordering: {module, name, params}: the module manager loads the module and checks the name
+// and parameters now (a probe instance), so a bad module fails the channel's manifest. On the
+// wire such messages are fifo's: TMC_FLAG_ORDERED, per-stream sequences (docs/transport.md).
+void ordering_module(CompiledPipeline& p, const Manifest& m) {
+  if (!m.ordering_module)
+    throw std::invalid_argument("ordering: module needs ordering_module {module: FILE, name: NAME}");
+  const OrderingModule& config = *m.ordering_module;
+  try {
+    ModuleManager::global().ordering_factory(config);
+  } catch (const std::exception& error) {
+    throw std::invalid_argument(std::string("ordering: ") + error.what());
+  }
+  p.ordering = Ordering::module;
+  p.flags |= TMC_FLAG_ORDERED;
+  std::string text = "ordering: " + config.name + " (module " + config.module + ")";
+  for (const auto& [key, value] : config.params) text += " " + key + "=" + value;
+  p.receive_stages.push_back(text + "; the module decides deliver / hold / drop per message of each sender's stream");
+}
+
 void reliability_none(CompiledPipeline& p, const Manifest&) {
   p.reliability = Reliability{};
   p.send_stages.push_back(reliability_text(p.reliability));
@@ -161,6 +180,7 @@ const std::vector<Primitive>& kPrimitives = *new const std::vector<Primitive>{
     {"ordering", "fifo", "point-to-point order per sender", ordering_fifo},
     {"ordering", "fifo-drop-stale", "never deliver older than the latest delivered", ordering_drop_stale},
     {"ordering", "total", "group order through a sequencer", ordering_total},
+    {"ordering", "module", "an ordering primitive loaded from a module (module ABI version 2)", ordering_module},
     {"reliability", "none", "no acknowledgements", reliability_none},
     {"reliability", "all", "acks from every target", reliability_acked},
     {"reliability", "subset", "acks from named members", reliability_acked},
@@ -200,6 +220,7 @@ const char* ordering_name(Ordering ordering) {
     case Ordering::fifo: return "fifo";
     case Ordering::fifo_drop_stale: return "fifo-drop-stale";
     case Ordering::total: return "total";
+    case Ordering::module: return "module";
   }
   return "?";
 }
@@ -228,6 +249,8 @@ CompiledPipeline compile_pipeline(const Manifest& m, bool nic_checksum_offload) 
   p.send_stages.push_back("fragmentation: up to " + std::to_string(p.max_payload) + " B per packet (mtu " +
                           std::to_string(p.mtu) + "), messages up to " +
                           std::to_string(TMC_MAX_MESSAGE_LENGTH >> 20) + " MiB");
+  if (m.ordering_module && m.ordering != Ordering::module)
+    throw std::invalid_argument("ordering: ordering_module is only used with ordering = Ordering::module");
   find("ordering", ordering_name(m.ordering.value_or(Ordering::none))).configure(p, m);
   const bool crc32c = m.error_checking.value_or(ErrorChecking::none) == ErrorChecking::crc32c;
   find("error_checking", crc32c ? (nic_checksum_offload ? "nic-offload" : "crc32c") : "none").configure(p, m);

@@ -33,8 +33,6 @@ std::optional<CompleteMessage> Reassembler::on_fragment(const wire::DataHeader& 
     partial.fragment_count = header.fragment_count;
     partial.flags = flags;
     partial.have.assign(header.fragment_count, false);
-    // Reserved, not resized: fragments arriving in order are appended, so the common case
-    // copies each byte once and never zero-fills the buffer first (a 60 KiB memset per message).
     partial.buffer.reserve(header.message_length);
     buffered_bytes_ += header.message_length;
   } else if (partial.message_length != header.message_length || partial.fragment_count != header.fragment_count) {
@@ -45,21 +43,22 @@ std::optional<CompleteMessage> Reassembler::on_fragment(const wire::DataHeader& 
   partial.have[header.fragment_index] = true;
   const std::size_t offset =
       std::size_t(wire::fragment_size(header.message_length, header.fragment_count)) * header.fragment_index;
-  // parse_data checked the payload is this fragment's exact size, so the fragment lies wholly
-  // below the bytes placed so far (a gap filled late) or at or past their end.
-  if (offset >= partial.buffer.size()) {
-    partial.buffer.resize(offset);  // zero-fills only the gap a missing fragment will take
+  if (!partial.random_access && offset == partial.buffer.size()) {
     partial.buffer.insert(partial.buffer.end(), payload.begin(), payload.end());
-  } else if (!payload.empty()) {
-    std::memcpy(partial.buffer.data() + offset, payload.data(), payload.size());
+  } else {
+    if (!partial.random_access) {
+      partial.buffer.resize(partial.message_length);
+      partial.random_access = true;
+    }
+    if (!payload.empty()) std::memcpy(partial.buffer.data() + offset, payload.data(), payload.size());
   }
   if (++partial.received < partial.fragment_count) return std::nullopt;
   CompleteMessage message;
   message.first_sequence = first;
   message.fragment_count = partial.fragment_count;
   message.flags = partial.flags;
-  message.payload = std::move(partial.buffer);
   buffered_bytes_ -= partial.message_length;
+  message.payload = std::move(partial.buffer);
   partial_.erase(it);
   return message;
 }

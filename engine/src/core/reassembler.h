@@ -44,7 +44,11 @@ class Reassembler {
     std::uint32_t received = 0;
     std::uint16_t flags = 0;
     std::vector<bool> have;
+    // Capacity message_length from the first fragment. While fragments arrive in order it holds
+    // the received prefix (each fragment appended: one copy, no zero-fill); the first one out of
+    // order sizes it to message_length (zero-filled once) and fragments are copied into place.
     std::vector<std::byte> buffer;
+    bool random_access = false;
   };
   std::map<std::uint64_t, Partial> partial_;  // by first sequence
   std::size_t buffered_bytes_ = 0;

@@ -21,6 +21,7 @@ Manifest Manifest::merged_over(const Manifest& defaults) const {
   merged.multicast = pick(multicast, defaults.multicast);
   merged.targets = pick(targets, defaults.targets);
   merged.ordering = pick(ordering, defaults.ordering);
+  merged.ordering_module = ordering || ordering_module ? ordering_module : defaults.ordering_module;
   merged.reliability = pick(reliability, defaults.reliability);
   merged.error_checking = pick(error_checking, defaults.error_checking);
   merged.mtu = pick(mtu, defaults.mtu);
@@ -44,6 +45,8 @@ const char* to_string(Ordering ordering) {
       return "fifo-drop-stale";
     case Ordering::total:
       return "total";
+    case Ordering::module:
+      return "module";
   }
   return "?";
 }

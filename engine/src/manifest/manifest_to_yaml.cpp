@@ -131,7 +131,20 @@ std::string manifest_to_yaml(const Manifest& manifest) {
         break;
     }
   }
-  if (manifest.ordering) out << YAML::Key << "ordering" << YAML::Value << to_string(*manifest.ordering);
+  if (manifest.ordering == Ordering::module && manifest.ordering_module) {
+    const OrderingModule& ordering = *manifest.ordering_module;
+    out << YAML::Key << "ordering" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "module" << YAML::Value << ordering.module;
+    out << YAML::Key << "name" << YAML::Value << ordering.name;
+    if (!ordering.params.empty()) {
+      out << YAML::Key << "params" << YAML::Value << YAML::BeginMap;
+      for (const auto& [key, value] : ordering.params) out << YAML::Key << key << YAML::Value << value;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  } else if (manifest.ordering) {
+    out << YAML::Key << "ordering" << YAML::Value << to_string(*manifest.ordering);
+  }
   if (manifest.reliability) {
     out << YAML::Key << "reliability" << YAML::Value;
     emit_reliability(out, *manifest.reliability);

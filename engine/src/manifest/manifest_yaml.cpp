@@ -124,10 +124,12 @@ class ManifestLoader {
       } else if (key == "targets") {
         manifest.targets = targets(field);
       } else if (key == "ordering") {
-        manifest.ordering = enumeration<Ordering>(field, {{"none", Ordering::none},
-                                                          {"fifo", Ordering::fifo},
-                                                          {"fifo-drop-stale", Ordering::fifo_drop_stale},
-                                                          {"total", Ordering::total}});
+        if (field.value.IsMap()) {
+          manifest.ordering = Ordering::module;
+          manifest.ordering_module = ordering_module(field);
+        } else {
+          manifest.ordering = builtin_ordering(field);
+        }
       } else if (key == "reliability") {
         manifest.reliability = reliability(field);
       } else if (key == "error_checking") {
@@ -572,6 +574,48 @@ class ManifestLoader {
       if (!algorithm_key) fail(field.value, field.path + ": missing key 'algorithm' (or 'module')");
     }
     return control;
+  }
+
+  // ordering: none | fifo | fifo-drop-stale | total (the built-ins; `module` is not a value)
+  Ordering builtin_ordering(const Field& field) const {
+    static const std::vector<std::pair<std::string, Ordering>> kBuiltins = {
+        {"none", Ordering::none}, {"fifo", Ordering::fifo}, {"fifo-drop-stale", Ordering::fifo_drop_stale},
+        {"total", Ordering::total}};
+    std::vector<std::string> names;
+    for (const auto& [name, value] : kBuiltins) names.push_back(name);
+    if (!field.value.IsScalar()) {
+      fail(field.value, field.path + ": expected one of " + join(names) + " or {module: FILE, name: NAME}, got " +
+                            describe(field.value));
+    }
+    for (const auto& [name, value] : kBuiltins)
+      if (name == field.value.Scalar()) return value;
+    fail(field.value, field.path + ": unknown value '" + printable(field.value.Scalar()) +
+                          "'; valid values: " + join(names) + " (others need {module: FILE, name: NAME})");
+  }
+
+  // ordering: {module: FILE, name: NAME, params: {...}} -- both module and name are required;
+  // whether the module loads, provides NAME and accepts the params is checked when a channel
+  // compiles the manifest (the module manager), with the module's path in the message.
+  OrderingModule ordering_module(const Field& field) const {
+    OrderingModule ordering;
+    std::optional<YAML::Node> module_key, name_key;
+    for_each_field(field.value, field.path, {"module", "name", "params"}, [&](const Field& entry) {
+      if (entry.name == "module") {
+        module_key.emplace(entry.key);
+        ordering.module = name_at(entry.value, entry.path, "a shared object path");
+      } else if (entry.name == "name") {
+        name_key.emplace(entry.key);
+        ordering.name = name_at(entry.value, entry.path, "an ordering name");
+      } else {
+        ordering.params = params(entry);
+      }
+    });
+    if (!module_key)
+      fail(name_key ? *name_key : field.value,
+           field.path + ": missing key 'module' (the shared object; built-in orderings are plain values: none, fifo, "
+                        "fifo-drop-stale, total)");
+    if (!name_key) fail(*module_key, field.path + ": module needs a name (the ordering in it)");
+    return ordering;
   }
 
   std::map<std::string, std::string> params(const Field& field) const {

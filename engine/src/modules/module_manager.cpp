@@ -2,7 +2,11 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
+
 #include <algorithm>
+
+#include "modules/module_ordering.h"
 
 namespace tmc {
 namespace {
@@ -89,6 +93,18 @@ class ModuleCongestionController final : public CongestionController {
 
 std::string describe_version(std::uint32_t version) { return std::to_string(version); }
 
+// "2 and 1": the versions this host speaks, newest first.
+std::string spoken_versions() {
+  std::string text;
+  for (std::uint32_t v = TMC_MODULE_ABI_VERSION; v >= TMC_MODULE_ABI_VERSION_OLDEST && v > 0; --v)
+    text += (text.empty() ? "" : v == TMC_MODULE_ABI_VERSION_OLDEST ? " and " : ", ") + describe_version(v);
+  return text;
+}
+
+// Version 2 fills two slots version 1 reserved; nothing moved.
+static_assert(sizeof(void*) != 8 || sizeof(tmc_module_descriptor) == 72, "the descriptor keeps version 1's layout");
+static_assert(offsetof(tmc_module_descriptor, ordering) == offsetof(tmc_module_descriptor, congestion_count) + sizeof(size_t));
+
 }  // namespace
 
 LoadedModule::LoadedModule(std::string path, void* handle, const tmc_module_descriptor* descriptor)
@@ -107,6 +123,21 @@ std::vector<std::string> LoadedModule::congestion_controllers() const {
 const tmc_congestion_ops* LoadedModule::find_congestion(const std::string& name) const {
   for (std::size_t i = 0; i < descriptor_->congestion_count; ++i)
     if (name == descriptor_->congestion[i]->name) return descriptor_->congestion[i];
+  return nullptr;
+}
+
+// A version-1 descriptor's ordering slots were reserved: never read.
+std::vector<std::string> LoadedModule::orderings() const {
+  std::vector<std::string> names;
+  if (descriptor_->abi_version < 2) return names;
+  for (std::size_t i = 0; i < descriptor_->ordering_count; ++i) names.push_back(descriptor_->ordering[i]->name);
+  return names;
+}
+
+const tmc_ordering_ops* LoadedModule::find_ordering(const std::string& name) const {
+  if (descriptor_->abi_version < 2) return nullptr;
+  for (std::size_t i = 0; i < descriptor_->ordering_count; ++i)
+    if (name == descriptor_->ordering[i]->name) return descriptor_->ordering[i];
   return nullptr;
 }
 
@@ -171,15 +202,32 @@ std::shared_ptr<const LoadedModule> ModuleManager::load(const std::string& path)
     dlclose(handle);
     throw fail("not a TMC module (no " TMC_MODULE_INIT_SYMBOL " symbol)");
   }
-  const tmc_module_descriptor* descriptor = init(TMC_MODULE_ABI_VERSION);
+  // Newest version first; a module that cannot serve it (NULL) is offered the older ones.
+  const tmc_module_descriptor* descriptor = nullptr;
+  for (std::uint32_t offered = TMC_MODULE_ABI_VERSION; !descriptor && offered >= TMC_MODULE_ABI_VERSION_OLDEST && offered > 0;
+       --offered)
+    descriptor = init(offered);
   auto module = std::make_shared<LoadedModule>(path, handle, descriptor);
-  if (!descriptor)
-    throw fail("refused this host's module ABI version " + describe_version(TMC_MODULE_ABI_VERSION));
-  if (descriptor->abi_version != TMC_MODULE_ABI_VERSION)
+  if (!descriptor) throw fail("refused this host's module ABI versions " + spoken_versions());
+  if (descriptor->abi_version < TMC_MODULE_ABI_VERSION_OLDEST || descriptor->abi_version > TMC_MODULE_ABI_VERSION)
     throw fail("incompatible module ABI version " + describe_version(descriptor->abi_version) + " (this libtmc speaks " +
-               describe_version(TMC_MODULE_ABI_VERSION) + ")");
+               spoken_versions() + ")");
   if (descriptor->struct_size < sizeof(tmc_module_descriptor)) throw fail("malformed descriptor (struct_size too small)");
   if (descriptor->congestion_count > 0 && !descriptor->congestion) throw fail("malformed descriptor (no congestion table)");
+  if (descriptor->abi_version >= 2) {
+    if (descriptor->ordering_count > 0 && !descriptor->ordering) throw fail("malformed descriptor (no ordering table)");
+    for (std::size_t i = 0; i < descriptor->ordering_count; ++i) {
+      const tmc_ordering_ops* ops = descriptor->ordering[i];
+      if (!ops || ops->struct_size < sizeof(tmc_ordering_ops) || !ops->name || !ops->name[0] || !ops->create ||
+          !ops->on_message || !ops->release || !ops->destroy)
+        throw fail("malformed ordering entry " + std::to_string(i));
+      if (ops->param_names && !ops->param_defaults)
+        throw fail(std::string("ordering '") + ops->name + "' declares parameters without defaults");
+      for (std::size_t k = 0; k < i; ++k)
+        if (std::string(ops->name) == descriptor->ordering[k]->name)
+          throw fail(std::string("ordering '") + ops->name + "' is listed twice");
+    }
+  }
   for (std::size_t i = 0; i < descriptor->congestion_count; ++i) {
     const tmc_congestion_ops* ops = descriptor->congestion[i];
     if (!ops || ops->struct_size < sizeof(tmc_congestion_ops) || !ops->name || !ops->name[0] || !ops->create ||
@@ -238,6 +286,33 @@ std::unique_ptr<CongestionController> ModuleManager::create_congestion_controlle
                       "' (it provides: " + (list.empty() ? "none" : list) + ")");
   }
   return make_module_congestion_controller(module, ops, state, config.params);
+}
+
+ModuleManager::OrderingFactory ModuleManager::ordering_factory(const OrderingModule& config) {
+  auto module = load(config.module);
+  const tmc_ordering_ops* ops = module->find_ordering(config.name);
+  if (!ops) {
+    std::string list;
+    for (const auto& name : module->orderings()) list += (list.empty() ? "" : ", ") + name;
+    throw ModuleError("module " + config.module + " provides no ordering '" + config.name + "' (it provides: " +
+                      (list.empty() ? "none" : list) + ")" +
+                      (module->descriptor().abi_version < 2 ? "; ABI version 1 modules carry no orderings" : ""));
+  }
+  auto merged = std::make_shared<const std::map<std::string, std::string>>(merge_ordering_params(*module, *ops, config.params));
+  auto create = [module, ops, merged](std::uint32_t sender_id, std::uint16_t stream) -> std::unique_ptr<core::ReceiveOrdering> {
+    std::vector<tmc_module_param> list;
+    for (const auto& [key, value] : *merged) list.push_back({key.c_str(), value.c_str()});
+    char error[256] = {0};
+    void* instance = ops->create(list.data(), list.size(), error, sizeof error);
+    if (!instance) {
+      error[sizeof error - 1] = 0;
+      throw std::invalid_argument("ordering '" + std::string(ops->name) + "' (module " + module->path() +
+                                  "): " + (error[0] ? error : "create() failed"));
+    }
+    return std::make_unique<ModuleOrdering>(module, ops, instance, sender_id, stream);
+  };
+  create(0, 0);  // the probe: the module judges the parameter values now, not at the first packet
+  return create;
 }
 
 std::unique_ptr<CongestionController> create_congestion_controller(const CongestionControl& config,

@@ -48,7 +48,10 @@ void TotalOrderMember::on_data(const MessageId& id, std::vector<std::byte> paylo
 void TotalOrderMember::pump(TimePoint now) {
   if (is_sequencer()) {
     for (SequenceMessage& message : sequencer_->poll(now)) {
-      if (message.kind == SequenceMessage::Kind::stamps) apply_stamps(message, now);
+      if (message.kind == SequenceMessage::Kind::stamps) {
+        stats_.stamps_issued += message.stamps.size();
+        apply_stamps(message, now);
+      }
       note_known_end(sequencer_->next_group_sequence(), now);
       send("", std::move(message));
     }
@@ -317,6 +320,12 @@ void TotalOrderMember::install_view(std::uint64_t start, TimePoint now) {
   send("", {.kind = SequenceMessage::Kind::new_view, .view = view_, .group_sequence = start});
   for (const auto& [id, held] : data_)
     if (!sequencer_->already_stamped(id)) sequencer_->on_message(id);
+  pump(now);
+}
+
+void TotalOrderMember::suspect_sequencer(TimePoint now) {
+  if (sequencer_name_ == config_.self) return;
+  start_view_change(view_ + 1, now);
   pump(now);
 }
 

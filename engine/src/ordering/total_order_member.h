@@ -77,6 +77,7 @@ struct SequencerChange {
 
 struct TotalOrderStats {
   std::uint64_t delivered = 0, gaps_reported = 0, gap_messages = 0;
+  std::uint64_t stamps_issued = 0;       // messages this participant stamped while sequencer
   std::uint64_t stale_stamps = 0;        // refused: replaced view
   std::uint64_t duplicate_stamps = 0;
   std::uint64_t duplicate_data = 0;
@@ -98,6 +99,9 @@ class TotalOrderMember {
   // that time is no evidence against the sequencer, so suspicion and view-change clocks move on
   // by it. The channel calls this when its poll timer fired that much late.
   void excuse_pause(Duration paused);
+  // The current view's sequencer restarted (the channel saw a new incarnation of it): it lost its
+  // log and would stamp from its view's start again, so it is given up on now, as if silent.
+  void suspect_sequencer(TimePoint now);
 
   std::vector<TotalOrderOutgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
   std::vector<TotalOrderDelivery> take_deliveries() { return std::exchange(deliveries_, {}); }

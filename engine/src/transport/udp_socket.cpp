@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -90,7 +91,7 @@ UdpSocket::UdpSocket(const core::SocketAddress& local, Offload offload) : family
     if (!gro_) SPDLOG_DEBUG("udp socket {}: no UDP GRO ({})", local.to_string(), std::strerror(errno));
   }
 
-  out_offsets_.resize(kBatch);
+  out_slots_.resize(kBatch);
   out_lengths_.resize(kBatch);
   out_destinations_.resize(kBatch);
   out_classes_.resize(kBatch);
@@ -118,23 +119,78 @@ void UdpSocket::join_group(const core::SocketAddress& group) {
   }
 }
 
+std::size_t UdpSocket::append(std::span<const std::byte> bytes) {
+  const std::size_t offset = out_used_;
+  // resize() zero-fills only the growth; the arena keeps its size across flushes, so in the
+  // steady state this is one memcpy.
+  if (out_buffer_.size() < offset + bytes.size()) out_buffer_.resize(offset + bytes.size());
+  if (!bytes.empty()) std::memcpy(out_buffer_.data() + offset, bytes.data(), bytes.size());
+  out_used_ += bytes.size();
+  return offset;
+}
+
+void UdpSocket::push_slot(const core::SocketAddress& to, const Slot& slot) {
+  out_slots_[out_count_] = slot;
+  out_lengths_[out_count_] = slot.head_length + slot.tail_length;
+  out_destinations_[out_count_] = to;
+  out_classes_[out_count_] =
+      gso_class_ ? gso_class_(to, std::span(out_buffer_.data() + slot.head_offset, slot.head_length)) : 0;
+  queued_bytes_ += slot.head_length + slot.tail_length;
+  if (slot.borrowed_tail) ++borrowed_count_;
+  ++out_count_;
+}
+
 void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> packet) {
   if (packet.size() > kMaxDatagram) return;
   if (out_count_ == kBatch) flush();
-  const std::size_t offset = out_count_ == 0 ? 0 : out_offsets_[out_count_ - 1] + out_lengths_[out_count_ - 1];
-  if (out_buffer_.size() < offset + packet.size()) out_buffer_.resize(offset + packet.size());
-  std::memcpy(out_buffer_.data() + offset, packet.data(), packet.size());
-  out_offsets_[out_count_] = offset;
-  out_lengths_[out_count_] = packet.size();
-  out_destinations_[out_count_] = to;
-  out_classes_[out_count_] = gso_class_ ? gso_class_(to, packet) : 0;
-  ++out_count_;
+  Slot slot;
+  slot.head_length = packet.size();
+  slot.head_offset = append(packet);
+  push_slot(to, slot);
+}
+
+void UdpSocket::queue(const core::SocketAddress& to, std::span<const std::byte> header,
+                      std::span<const std::byte> payload) {
+  if (header.size() + payload.size() > kMaxDatagram) return;
+  if (out_count_ == kBatch) flush();
+  Slot slot;
+  slot.head_length = header.size() + payload.size();  // one contiguous piece
+  slot.head_offset = append(header);
+  append(payload);
+  push_slot(to, slot);
+}
+
+void UdpSocket::queue_borrowed(const core::SocketAddress& to, std::span<const std::byte> header,
+                               std::span<const std::byte> payload) {
+  if (payload.size() < kMinBorrowed) return queue(to, header, payload);
+  if (header.size() + payload.size() > kMaxDatagram) return;
+  if (out_count_ == kBatch) flush();
+  Slot slot;
+  slot.head_length = header.size();
+  slot.head_offset = append(header);
+  slot.tail_length = payload.size();
+  slot.borrowed_tail = payload.data();
+  push_slot(to, slot);
+}
+
+void UdpSocket::own_borrowed() {
+  if (borrowed_count_ == 0) return;
+  for (std::size_t i = 0; i < out_count_; ++i) {
+    Slot& slot = out_slots_[i];
+    if (!slot.borrowed_tail) continue;
+    slot.tail_offset = append(std::span(slot.borrowed_tail, slot.tail_length));
+    slot.borrowed_tail = nullptr;
+  }
+  borrowed_count_ = 0;
 }
 
 void UdpSocket::set_gso_class(GsoClass gso_class) {
   gso_class_ = std::move(gso_class);
-  for (std::size_t i = 0; i < out_count_; ++i)
-    out_classes_[i] = gso_class_ ? gso_class_(out_destinations_[i], std::span(out_buffer_.data() + out_offsets_[i], out_lengths_[i])) : 0;
+  for (std::size_t i = 0; i < out_count_; ++i) {
+    const Slot& slot = out_slots_[i];
+    out_classes_[i] =
+        gso_class_ ? gso_class_(out_destinations_[i], std::span(out_buffer_.data() + slot.head_offset, slot.head_length)) : 0;
+  }
 }
 
 std::size_t UdpSocket::flush() {
@@ -150,7 +206,7 @@ std::size_t UdpSocket::flush() {
   std::size_t failed = 0;
   std::size_t done = 0;
   mmsghdr headers[kBatch];
-  iovec iov[kBatch];
+  iovec iov[2 * kBatch];  // a head and a tail per datagram
   alignas(cmsghdr) char control[kBatch][kOffloadControl];
   while (done < units.size()) {
     const std::size_t count = units.size() - done;
@@ -163,11 +219,17 @@ std::size_t UdpSocket::flush() {
       message.msg_name = const_cast<sockaddr*>(out_destinations_[first_slot].raw());
       message.msg_namelen = out_destinations_[first_slot].length;
       message.msg_iov = &iov[vectors];
-      message.msg_iovlen = unit.count;
+      const std::size_t first_vector = vectors;
+      // A GSO unit's iovecs are one byte stream to the kernel, cut every segment_size bytes:
+      // a datagram split over a head and a tail still becomes one segment.
       for (std::uint32_t k = 0; k < unit.count; ++k) {
-        const std::size_t slot = order[unit.first + k];
-        iov[vectors++] = {out_buffer_.data() + out_offsets_[slot], out_lengths_[slot]};
+        const Slot& slot = out_slots_[order[unit.first + k]];
+        iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
+        if (slot.tail_length == 0) continue;
+        std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
+        iov[vectors++] = {tail, slot.tail_length};
       }
+      message.msg_iovlen = vectors - first_vector;
       if (unit.segment_size) {  // udp(7): the kernel cuts the payload every gso_size bytes
         message.msg_control = control[i];
         message.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
@@ -205,6 +267,9 @@ std::size_t UdpSocket::flush() {
     done += static_cast<std::size_t>(sent);
   }
   out_count_ = 0;
+  out_used_ = 0;
+  queued_bytes_ = 0;
+  borrowed_count_ = 0;
   return failed;
 }
 

@@ -53,13 +53,32 @@ class UdpSocket {
 
   // Queues a datagram; flush() sends everything queued with one sendmmsg (more when a send
   // fails part-way), equal-size runs to one destination as GSO super-packets (GsoBatcher).
+  // The bytes are copied into the send queue: the caller may reuse them at once.
   void queue(const core::SocketAddress& to, std::span<const std::byte> packet);
+  // Queues the datagram `header` ++ `payload` (a TMC header and the bytes it carries), copying
+  // both: one copy of the payload, no intermediate packet buffer.
+  void queue(const core::SocketAddress& to, std::span<const std::byte> header, std::span<const std::byte> payload);
+  // Queues `header` ++ `payload` copying only `header`: the datagram's payload is sent from
+  // the caller's bytes (sendmmsg gathers them through an iovec). Contract: `payload` stays
+  // valid and unchanged until the next flush() or own_borrowed() — the caller calls one of them
+  // before its bytes may change (Channel::send does, before it returns). Not for bytes that
+  // something else may recycle meanwhile (a reliable packet's retransmission buffer, which an
+  // acknowledgement frees): those go through queue(), which copies.
+  // A payload shorter than kMinBorrowed is copied next to its header instead (as queue(to,
+  // header, payload)): copying it costs less than the kernel walking a second iovec.
+  static constexpr std::size_t kMinBorrowed = 1024;
+  void queue_borrowed(const core::SocketAddress& to, std::span<const std::byte> header,
+                      std::span<const std::byte> payload);
+  // Copies the payloads queue_borrowed() left in the caller's memory into the send queue, so
+  // the datagrams can wait for a later flush(). No-op when nothing is borrowed.
+  void own_borrowed();
+  std::size_t borrowed() const { return borrowed_count_; }
   // Returns datagrams that could not be sent (socket buffer full or error); they are dropped.
   // A GSO super-packet the kernel refuses (EIO, EINVAL, EMSGSIZE) is sent again datagram by
   // datagram.
   std::size_t flush();
   std::size_t queued() const { return out_count_; }
-  std::size_t queued_bytes() const { return out_count_ ? out_offsets_[out_count_ - 1] + out_lengths_[out_count_ - 1] : 0; }
+  std::size_t queued_bytes() const { return queued_bytes_; }
 
   // Receives up to kBatch datagrams; calls `on_datagram` for each — for each segment of a
   // coalesced (UDP_GRO) datagram, so every call is one datagram as its sender sent it. Returns
@@ -74,7 +93,8 @@ class UdpSocket {
   // GSO on send (false: never tried, or refused by the kernel).
   bool gso_enabled() const { return gso_; }
   bool gro_enabled() const { return gro_; }
-  // A class per queued datagram, computed by queue() from its destination and bytes: datagrams
+  // A class per queued datagram, computed by queue() from its destination and first bytes (the
+  // whole packet, or the header given to the two-piece queue calls): datagrams
   // of different classes never share a super-packet (GsoBatcher). A channel with the eBPF
   // fan-out attached sets transport::fanout_gso_class (kernel_fanout.h): the tc program judges a
   // super-packet by its first TMC header. Empty (the default): one class. Datagrams already
@@ -93,13 +113,28 @@ class UdpSocket {
   GsoBatcher::Limits gso_limits_;
   int gso_refusals_ = 0;  // EINVAL/EMSGSIZE refusals so far (each lowers max_segment_size)
   OffloadCounters counters_;
-  // Send queue: packets appended to one arena. (Receive buffers are per thread: every socket
-  // of a runtime is read by its one thread.)
+  // Send queue: datagrams of up to two pieces. The head (a whole packet, or its header) is
+  // always copied into one arena; the tail (a payload) is in the arena too, or — borrowed —
+  // still in the caller's memory (queue_borrowed, until flush/own_borrowed). Offsets, not
+  // pointers, into the arena: appending may move it.
+  struct Slot {
+    std::size_t head_offset = 0, head_length = 0;
+    std::size_t tail_offset = 0, tail_length = 0;
+    const std::byte* borrowed_tail = nullptr;  // set: the tail is the caller's bytes
+  };
+  // Appends `bytes` to the arena; returns their offset. Grows without zero-filling what it
+  // overwrites next (the arena keeps its size between flushes).
+  std::size_t append(std::span<const std::byte> bytes);
+  void push_slot(const core::SocketAddress& to, const Slot& slot);
   std::vector<std::byte> out_buffer_;
-  std::vector<std::size_t> out_offsets_, out_lengths_;
+  std::size_t out_used_ = 0;  // arena bytes in use
+  std::vector<Slot> out_slots_;
+  std::vector<std::size_t> out_lengths_;  // datagram length of each slot (the batcher's input)
   std::vector<core::SocketAddress> out_destinations_;
   std::vector<std::uint8_t> out_classes_;  // gso_class_ of each queued datagram (unused without one)
   std::size_t out_count_ = 0;
+  std::size_t queued_bytes_ = 0;
+  std::size_t borrowed_count_ = 0;
   GsoClass gso_class_;
 };
 

@@ -153,8 +153,8 @@ ParseError parse_packet(std::span<const std::byte> datagram, ParsedPacket& out) 
   return ParseError::bad_type;
 }
 
-std::size_t encode_data(std::span<std::byte> out, CommonHeader common, const DataHeader& data,
-                        std::span<const std::byte> payload) {
+std::size_t encode_data_header(std::span<std::byte> out, CommonHeader common, const DataHeader& data,
+                               std::span<const std::byte> payload) {
   common.type = PacketType::data;
   common.header_length = TMC_DATA_HEADER_SIZE;
   common.payload_length = static_cast<std::uint16_t>(payload.size());
@@ -165,8 +165,19 @@ std::size_t encode_data(std::span<std::byte> out, CommonHeader common, const Dat
   put_u32(p + TMC_OFF_MESSAGE_LENGTH, data.message_length);
   put_u32(p + TMC_OFF_FRAGMENT_INDEX, data.fragment_index);
   put_u32(p + TMC_OFF_FRAGMENT_COUNT, data.fragment_count);
-  if (!payload.empty()) std::memcpy(p + TMC_DATA_HEADER_SIZE, payload.data(), payload.size());
-  return finish(out, TMC_DATA_HEADER_SIZE + payload.size(), common);
+  if (common.flags & TMC_FLAG_CHECKSUM) {
+    // packet_checksum over the two pieces: the header (checksum field still zero), then the payload.
+    const std::uint32_t crc = crc32c(p, TMC_DATA_HEADER_SIZE);
+    put_u32(p + TMC_OFF_CHECKSUM, crc32c(payload.data(), payload.size(), crc));
+  }
+  return TMC_DATA_HEADER_SIZE;
+}
+
+std::size_t encode_data(std::span<std::byte> out, CommonHeader common, const DataHeader& data,
+                        std::span<const std::byte> payload) {
+  encode_data_header(out, common, data, payload);
+  if (!payload.empty()) std::memcpy(out.data() + TMC_DATA_HEADER_SIZE, payload.data(), payload.size());
+  return TMC_DATA_HEADER_SIZE + payload.size();
 }
 
 std::size_t encode_ack(std::span<std::byte> out, CommonHeader common, const AckFrame& ack) {

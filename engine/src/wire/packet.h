@@ -105,6 +105,11 @@ constexpr std::uint32_t fragment_size(std::uint32_t message_length, std::uint32_
 // packet size. When common.flags has TMC_FLAG_CHECKSUM, the CRC32C is computed and stored.
 std::size_t encode_data(std::span<std::byte> out, CommonHeader common, const DataHeader& data,
                         std::span<const std::byte> payload);
+// The DATA header alone (TMC_DATA_HEADER_SIZE bytes into `out`), for a packet sent as the two
+// pieces header ++ payload without copying the payload next to it: the bytes are those
+// encode_data writes (checksum over header and payload included). Returns the header size.
+std::size_t encode_data_header(std::span<std::byte> out, CommonHeader common, const DataHeader& data,
+                               std::span<const std::byte> payload);
 std::size_t encode_ack(std::span<std::byte> out, CommonHeader common, const AckFrame& ack);
 std::size_t encode_control(std::span<std::byte> out, CommonHeader common, const ControlFrame& control);
 // A packet of a type whose type part is encoded elsewhere (sequence, credit).
