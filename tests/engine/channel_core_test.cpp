@@ -520,6 +520,30 @@ TEST(ChannelCoreDelayedAck, AGapIsAcknowledgedAtOnceSoRecoveryStaysFast) {
   EXPECT_EQ(counter_of(receiver.delivered[0].payload), 1u);
 }
 
+TEST(ChannelCoreDelayedAck, PacketsAboveAnOpenGapAreAckedEveryFewNotEachOne) {
+  SimNetwork network;
+  auto& sender = network.add_node(delayed_ack_manifest(200us), "n0", 1);
+  auto& receiver = network.add_node(delayed_ack_manifest(200us), "n1", 2);
+  const TimePoint start = network.now();
+  receiver.down = true;  // the first packet is lost
+  Completion lost = sender.core->send(make_payload(1), {}, network.now());
+  network.run_until(start + 21us);
+  receiver.down = false;
+  std::vector<Completion> after;
+  for (std::uint32_t i = 2; i <= 21; ++i) after.push_back(sender.core->send(make_payload(i), {}, network.now()));
+  network.run_until(start + 42us);  // 20 packets above the hole arrived; nothing filled it yet
+  ASSERT_EQ(receiver.core->stats().retransmissions, 0u);
+  // One ack when the gap opened, then one per 4 packets above it (RFC 9000 13.2.1): 1 + 19/4.
+  // Acking each of them (20) was the old behaviour.
+  EXPECT_EQ(receiver.core->stats().acks_sent, 5u);
+  network.run_until(start + 2ms);
+  EXPECT_EQ(lost.status(), SendStatus::delivered);
+  for (auto& completion : after) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  EXPECT_EQ(sender.core->stats().timeouts, 0u) << "the hole was declared lost from the acks, not by a timeout";
+  ASSERT_EQ(receiver.delivered.size(), 21u);
+  for (std::uint32_t i = 0; i < 21; ++i) EXPECT_EQ(counter_of(receiver.delivered[i].payload), i + 1);
+}
+
 TEST(ChannelCoreDelayedAck, TheProbeTimeoutIncludesMaxAckDelay) {
   SimNetwork network;
   auto& sender = network.add_node(delayed_ack_manifest(300us), "n0", 1);

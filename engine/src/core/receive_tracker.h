@@ -4,6 +4,7 @@
 // ranges are remembered; older ones are forgotten and their sequences count as too old.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -35,6 +36,11 @@ class ReceiveTracker {
   std::vector<Range> on_forward(std::uint64_t forward);
 
   std::uint64_t cumulative() const { return cumulative_; }
+  // One past the highest sequence received or abandoned: a packet at exactly this sequence
+  // extends the stream without opening a new gap.
+  std::uint64_t next_expected() const {
+    return ranges_.empty() ? cumulative_ : std::max(cumulative_, ranges_.rbegin()->second);
+  }
   bool received(std::uint64_t sequence) const;
   // Fills SACK blocks above the cumulative point, lowest first, at most TMC_MAX_SACK_BLOCKS.
   void fill_ack(wire::AckFrame& ack) const;
