@@ -25,6 +25,15 @@ void ChannelCore::Output::transmit(const SocketAddress& to, std::span<const std:
 
 namespace {
 
+// Runs `step` on an inbound stream's ordering and adds the messages it dropped (stale, or a
+// module's verdict) to `stale_dropped`: the ordering counts per stream, Stats per channel.
+template <class Step>
+void counting_drops(ReceiveOrdering& order, std::uint64_t& stale_dropped, Step&& step) {
+  const std::uint64_t before = order.dropped();
+  step(order);
+  stale_dropped += order.dropped() - before;
+}
+
 constexpr std::uint16_t kMemberStream = 0;  // wire stream id of point-to-point streams
 constexpr std::uint16_t kGroupStream = 1;   // wire stream id of the IP multicast group stream
 constexpr std::size_t kMaxMembers = 64;     // pending-ack masks are 64 bits
@@ -688,25 +697,24 @@ void ChannelCore::handle_data(const wire::ParsedPacket& packet, const SocketAddr
         ready.push_back(std::move(message));
       } else if (data.fragment_count == 1 && stream.order->accepts_late() && !(flags & TMC_FLAG_TOTAL_ORDER)) {
         CompleteMessage message{data.sequence, 1, flags, {packet.payload.begin(), packet.payload.end()}};
-        const std::uint64_t dropped_before = stream.order->dropped();
-        stream.order->on_message(std::move(message), stream.tracker.cumulative(), true, now, ready);
-        stats_.stale_dropped += stream.order->dropped() - dropped_before;
+        counting_drops(*stream.order, stats_.stale_dropped, [&](ReceiveOrdering& order) {
+          order.on_message(std::move(message), stream.tracker.cumulative(), true, now, ready);
+        });
       } else {
         ++stats_.stale_dropped;
       }
       break;
     case ReceiveTracker::Arrival::fresh:
       if (auto message = stream.reassembler.on_fragment(data, flags, packet.payload)) {
-        const std::uint64_t stale_before = stream.order->dropped();
-        stream.order->on_message(std::move(*message), stream.tracker.cumulative(), false, now, ready);
-        stats_.stale_dropped += stream.order->dropped() - stale_before;
+        counting_drops(*stream.order, stats_.stale_dropped, [&](ReceiveOrdering& order) {
+          order.on_message(std::move(*message), stream.tracker.cumulative(), false, now, ready);
+        });
       }
       break;
   }
   stream.reassembler.discard_below(stream.tracker.cumulative());
-  const std::uint64_t stale_before = stream.order->dropped();
-  stream.order->on_progress(stream.tracker.cumulative(), now, ready);
-  stats_.stale_dropped += stream.order->dropped() - stale_before;
+  counting_drops(*stream.order, stats_.stale_dropped,
+                 [&](ReceiveOrdering& order) { order.on_progress(stream.tracker.cumulative(), now, ready); });
   arm_timer(stream.order->next_timer());  // an ordering module's hold timer
   deliver_released(stream, key, source, ready, now);
 }
@@ -734,9 +742,8 @@ void ChannelCore::poll_ordering_timers(TimePoint now) {
   std::vector<CompleteMessage> ready;
   for (auto& [key, stream] : inbound_) {
     if (stream.order->next_timer() <= now) {
-      const std::uint64_t stale_before = stream.order->dropped();
-      stream.order->on_progress(stream.tracker.cumulative(), now, ready);
-      stats_.stale_dropped += stream.order->dropped() - stale_before;
+      counting_drops(*stream.order, stats_.stale_dropped,
+                     [&](ReceiveOrdering& order) { order.on_progress(stream.tracker.cumulative(), now, ready); });
       if (!ready.empty()) {
         deliver_released(stream, key, stream.reply_to, ready, now);
         ready.clear();

@@ -129,12 +129,17 @@ std::size_t UdpSocket::append(std::span<const std::byte> bytes) {
   return offset;
 }
 
+// The GSO class of a queued datagram, judged by its first bytes (its TMC header): 0 without a
+// classifier.
+std::uint8_t UdpSocket::gso_class_of(const core::SocketAddress& to, const Slot& slot) const {
+  return gso_class_ ? gso_class_(to, std::span(out_buffer_.data() + slot.head_offset, slot.head_length)) : 0;
+}
+
 void UdpSocket::push_slot(const core::SocketAddress& to, const Slot& slot) {
   out_slots_[out_count_] = slot;
   out_lengths_[out_count_] = slot.head_length + slot.tail_length;
   out_destinations_[out_count_] = to;
-  out_classes_[out_count_] =
-      gso_class_ ? gso_class_(to, std::span(out_buffer_.data() + slot.head_offset, slot.head_length)) : 0;
+  out_classes_[out_count_] = gso_class_of(to, slot);
   queued_bytes_ += slot.head_length + slot.tail_length;
   if (slot.borrowed_tail) ++borrowed_count_;
   ++out_count_;
@@ -188,8 +193,7 @@ void UdpSocket::set_gso_class(GsoClass gso_class) {
   gso_class_ = std::move(gso_class);
   for (std::size_t i = 0; i < out_count_; ++i) {
     const Slot& slot = out_slots_[i];
-    out_classes_[i] =
-        gso_class_ ? gso_class_(out_destinations_[i], std::span(out_buffer_.data() + slot.head_offset, slot.head_length)) : 0;
+    out_classes_[i] = gso_class_of(out_destinations_[i], slot);
   }
 }
 

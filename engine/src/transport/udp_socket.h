@@ -126,6 +126,7 @@ class UdpSocket {
   // overwrites next (the arena keeps its size between flushes).
   std::size_t append(std::span<const std::byte> bytes);
   void push_slot(const core::SocketAddress& to, const Slot& slot);
+  std::uint8_t gso_class_of(const core::SocketAddress& to, const Slot& slot) const;
   std::vector<std::byte> out_buffer_;
   std::size_t out_used_ = 0;  // arena bytes in use
   std::vector<Slot> out_slots_;

@@ -849,8 +849,7 @@ void Bridge::on_readable(const std::shared_ptr<Connection>& connection, bool at_
           connection->state() == Connection::State::established) {
         // `stream` framing cuts at Framer::kChunk whatever the bytes are: send the chunks
         // straight from the read buffer (no copy into and out of the framer).
-        for (std::size_t at = 0; at < bytes.size(); at += Framer::kChunk)
-          emit_message(connection, bytes.subspan(at, std::min(Framer::kChunk, bytes.size() - at)));
+        emit_stream_chunks(connection, bytes);
       } else {
         framer.feed(bytes);
         send_messages(connection, false);
@@ -905,8 +904,7 @@ bool Bridge::send_direct(const std::shared_ptr<Connection>& connection, const io
     connection->direct_sends_.fetch_add(1, std::memory_order_relaxed);
     for (int i = 0; i < count; ++i) {
       std::span<const std::byte> bytes(static_cast<const std::byte*>(data[i].iov_base), data[i].iov_len);
-      for (std::size_t at = 0; at < bytes.size(); at += Framer::kChunk)
-        emit_message(connection, bytes.subspan(at, std::min(Framer::kChunk, bytes.size() - at)));
+      emit_stream_chunks(connection, bytes);
     }
     return true;
   }
@@ -941,6 +939,13 @@ void Bridge::send_messages(const std::shared_ptr<Connection>& connection, bool a
   if (at_eof || (framer.framing() == Framing::send_call && !writes_in_flight)) {
     while (auto message = framer.flush()) emit_message(connection, *message);
   }
+}
+
+// `stream` framing cuts at Framer::kChunk whatever the bytes are, so bytes nothing is buffered
+// before can be emitted chunk by chunk from where they lie, without the framer's copy.
+void Bridge::emit_stream_chunks(const std::shared_ptr<Connection>& connection, std::span<const std::byte> bytes) {
+  for (std::size_t at = 0; at < bytes.size(); at += Framer::kChunk)
+    emit_message(connection, bytes.subspan(at, std::min(Framer::kChunk, bytes.size() - at)));
 }
 
 void Bridge::emit_message(const std::shared_ptr<Connection>& connection, std::span<const std::byte> message) {

@@ -257,6 +257,7 @@ class Bridge {
   // Under connection->send_mutex_.
   void send_messages(const std::shared_ptr<Connection>& connection, bool at_eof);
   void emit_message(const std::shared_ptr<Connection>& connection, std::span<const std::byte> message);
+  void emit_stream_chunks(const std::shared_ptr<Connection>& connection, std::span<const std::byte> bytes);
   void update_interest(const std::shared_ptr<Connection>& connection);
   void timers();
   void maybe_finish(const std::shared_ptr<Connection>& connection);
