@@ -28,6 +28,9 @@ struct InboundStream {
   bool checksummed = false;       // acks carry a checksum when the data did
   TimePoint oldest_unacked{};     // for the ack delay field
   std::uint32_t unacked = 0;      // ack-requesting packets since the last ack
+  // An acknowledgement is due at the end of the current receive batch whatever max_ack_delay
+  // says (packets arrived above an open gap): one per batch, with everything the batch brought.
+  bool ack_at_batch_end = false;
   // flow_control: the credit this receiver grants, and the messages delivered to the
   // application but not yet read (first sequence -> count): they hold the credit floor.
   std::unique_ptr<CreditReceiver> credit;
