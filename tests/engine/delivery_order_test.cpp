@@ -141,6 +141,46 @@ TEST(DeliveryOrder, ReliableFifoOutputIsAlwaysAscending) {
   EXPECT_EQ(order.held(), 0u);
 }
 
+TEST(DeliveryOrder, ReliableFifoHoldsARoundTripBehindAHoleAndFillsALaterHoleInTheMiddle) {
+  // The shape of a lossy stream: sequence 0 is lost, 1..999 arrive in order and are held
+  // (appended); 500 was lost too and its retransmission arrives before 0's (inserted in the
+  // middle); a second copy of 700 changes nothing. 0 then releases everything, in order,
+  // with each payload intact.
+  DeliveryOrder order;
+  std::vector<CompleteMessage> out;
+  for (std::uint64_t s = 1; s < 1000; ++s)
+    if (s != 500) EXPECT_EQ(order.on_complete(message(s, kReliableFifo), 0, out), Verdict::held);
+  EXPECT_EQ(order.on_complete(message(500, kReliableFifo), 0, out), Verdict::held);
+  EXPECT_EQ(order.on_complete(message(700, kReliableFifo), 0, out), Verdict::held);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(order.held(), 999u) << "the second 700 was not held twice";
+  EXPECT_EQ(order.on_complete(message(0, kReliableFifo), 1000, out), Verdict::delivered);
+  ASSERT_EQ(out.size(), 1000u);
+  for (std::uint64_t s = 0; s < 1000; ++s) {
+    EXPECT_EQ(out[s].first_sequence, s);
+    ASSERT_EQ(out[s].payload.size(), 1u);
+    EXPECT_EQ(out[s].payload[0], std::byte(s & 0xFF));
+  }
+  EXPECT_EQ(order.held(), 0u);
+  EXPECT_EQ(order.stale_dropped(), 0u);
+}
+
+TEST(DeliveryOrder, ReliableFifoReleasesUpToTheCumulativePointAndHoldsTheRest) {
+  DeliveryOrder order;
+  std::vector<CompleteMessage> out;
+  for (std::uint64_t s : {5u, 3u, 9u, 7u}) EXPECT_EQ(order.on_complete(message(s, kReliableFifo), 2, out), Verdict::held);
+  // 2 arrives and the cumulative point reaches 6 (4 and 6 abandoned or received elsewhere): 2, 3,
+  // 5 leave; 7 and 9 wait.
+  EXPECT_EQ(order.on_complete(message(2, kReliableFifo), 6, out), Verdict::delivered);
+  EXPECT_EQ(firsts(out), (Seqs{2, 3, 5}));
+  EXPECT_EQ(order.held(), 2u);
+  EXPECT_EQ(order.on_complete(message(8, kReliableFifo), 8, out), Verdict::held) << "8 is above the cumulative point";
+  EXPECT_EQ(firsts(out), (Seqs{2, 3, 5, 7}));
+  order.on_cumulative(10, out);
+  EXPECT_EQ(firsts(out), (Seqs{2, 3, 5, 7, 8, 9}));
+  EXPECT_EQ(order.held(), 0u);
+}
+
 TEST(DeliveryOrder, HeldMessageOlderThanAnUnreliableDeliveryIsStaleOnRelease) {
   // A stream mixing per-message manifests: an unreliable fifo delivery of 20 makes a held
   // reliable message 15 stale when it would be released.

@@ -1,5 +1,7 @@
 #include "core/delivery_order.h"
 
+#include <algorithm>
+
 #include "tmc/wire_format.h"
 
 namespace tmc::core {
@@ -24,25 +26,32 @@ DeliveryOrder::Verdict DeliveryOrder::on_complete(CompleteMessage&& message, std
   const std::uint64_t first = message.first_sequence;
   if (held_.empty() && first < cumulative) {
     // In order (everything earlier is received or abandoned) with nothing held: what holding
-    // and releasing it would do, without the map node.
+    // and releasing it would do, without holding it.
     last_ordered_ = first;
     out.push_back(std::move(message));
     return Verdict::delivered;
   }
-  held_.emplace(first, std::move(message));
-  on_cumulative(cumulative, out);
-  return held_.count(first) ? Verdict::held : Verdict::delivered;
+  if (held_.empty() || held_.back().first_sequence < first) {
+    held_.push_back(std::move(message));
+  } else {
+    auto at = std::lower_bound(held_.begin(), held_.end(), first,
+                               [](const CompleteMessage& held, std::uint64_t key) { return held.first_sequence < key; });
+    if (at == held_.end() || at->first_sequence != first) held_.insert(at, std::move(message));  // else: held already
+  }
+  on_cumulative(cumulative, out);  // releases everything below the cumulative point, in order
+  return first >= cumulative ? Verdict::held : Verdict::delivered;
 }
 
 void DeliveryOrder::on_cumulative(std::uint64_t cumulative, std::vector<CompleteMessage>& out) {
-  while (!held_.empty() && held_.begin()->first < cumulative) {
-    auto node = held_.extract(held_.begin());
-    if (is_stale(node.key())) {
+  while (!held_.empty() && held_.front().first_sequence < cumulative) {
+    CompleteMessage& next = held_.front();
+    if (is_stale(next.first_sequence)) {
       ++stale_dropped_;
-      continue;
+    } else {
+      last_ordered_ = next.first_sequence;
+      out.push_back(std::move(next));
     }
-    last_ordered_ = node.key();
-    out.push_back(std::move(node.mapped()));
+    held_.pop_front();
   }
 }
 

@@ -10,7 +10,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -46,7 +46,12 @@ class DeliveryOrder final : public ReceiveOrdering {
     return last_ordered_.has_value() && first_sequence <= *last_ordered_;
   }
   std::optional<std::uint64_t> last_ordered_;  // first sequence of the latest ordered delivery
-  std::map<std::uint64_t, CompleteMessage> held_;
+  // Held reliable-fifo messages, ascending by first sequence. Behind a loss most of a round
+  // trip's messages wait here, arriving in ascending order above the hole (appended) and
+  // leaving from the front: a deque costs one block per ~12 messages, where a map had cost a
+  // node allocation (and a rebalancing) per held message. A retransmission that fills a later
+  // hole while an earlier one is still open is inserted in the middle.
+  std::deque<CompleteMessage> held_;
   std::uint64_t stale_dropped_ = 0;
 };
 
