@@ -72,7 +72,12 @@ constexpr Duration kGapHoldTimeout = std::chrono::milliseconds(10);
 
 RttEstimator::Bounds bounds_of(const Reliability& r) { return {r.min_rto, r.max_rto, r.initial_rto}; }
 
-Reliability reliability_defaults(const Manifest& m) { return m.reliability.value_or(Reliability{}); }
+// The manifest's reliability, or the defaults; by reference: it is read several times per ack
+// and per timer (a copy measured ~1% of the sending runtime thread at 1% loss).
+const Reliability& reliability_defaults(const Manifest& m) {
+  static const Reliability kDefaults{};
+  return m.reliability ? *m.reliability : kDefaults;
+}
 
 // A fraction of `count` members as a whole number: the nearest one, at least one
 // (0.67 of 3 is 2; 0.5 of 3 is 2, a majority; 1.0 is all).
@@ -491,7 +496,7 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
 }
 
 void ChannelCore::pump(Stream& stream, TimePoint now) {
-  const Reliability reliability = reliability_defaults(defaults_);
+  const Reliability& reliability = reliability_defaults(defaults_);
   const std::uint64_t window = reliability.window;
   while (!stream.backlog.empty()) {
     Outgoing& message = stream.backlog.front();
