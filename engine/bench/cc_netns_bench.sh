@@ -11,12 +11,16 @@
 # MTU 1500, TSO/GSO/GRO and UDP segmentation off on both ends (ethtool), so the injector sees
 # wire-sized packets; with --keep-offloads TCP's TSO and the engine's UDP GSO super-packets are
 # dropped whole. Loss: `tmc-loss` at the given
-# rate on the INGRESS of both veths (data A->B and acks B->A), seeded per run. Per loss rate and
-# round every arm runs once, arms interleaved; each run = one receiver process in B, one sender
-# process in A for --seconds (bounded also in bytes), goodput measured by the receiver from its
-# first to its last delivery. The table gives the median over rounds and the ratios (xTCP of
-# the medians, and "paired": the median of the per-round ratios arm / TCP); goals:
-# loss-tolerant >= 2x TCP at 1% loss and >= 0.9x its own 0%-loss figure.
+# rate on the INGRESS of both veths (data A->B and acks B->A), seeded per run. Per round every
+# loss rate runs once, and per loss rate every arm, interleaved (round 1: 0% all arms, 0.25% all
+# arms, ...; then round 2): each round's figures are seconds apart, so the load of a shared host
+# drifting during the run (minutes) does not land on one loss rate. Each run = one receiver
+# process in B, one sender process in A for --seconds (bounded also in bytes), goodput measured
+# by the receiver from its first to its last delivery. The table gives the median over rounds
+# and the ratios: xTCP of the medians, "paired" the median of the per-round ratios arm / TCP,
+# "x own 0%" of the medians and "paired 0%" the median of the per-round ratios to the arm's own
+# figure at the first loss rate; goals: loss-tolerant >= 2x TCP at 1% loss and >= 0.9x its own
+# 0%-loss figure.
 # Cleanup (trap on EXIT/INT/TERM, also on failure): child processes by pid, both netns (with
 # them the veths and tc filters).
 # BUILD_DIR: build directory holding tmc-cc-netns-bench and ebpf/tmc-loss (default <repo>/build).
@@ -46,7 +50,7 @@ while [ $# -gt 0 ]; do
     --arms) arms=$2; shift 2 ;;
     --keep-offloads) keep_offloads=1; shift ;;
     --cc-param) cc_params+=(--cc-param "$2"); shift 2 ;;   # for the loss-tolerant arm
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "cc_netns_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -152,8 +156,8 @@ IFS=, read -ra arm_list <<<"$arms"
 results="$work/results"
 : >"$results"
 echo "cc_netns_bench: $(uptime)" >&2
-for loss in "${loss_list[@]}"; do
-  for round in $(seq 1 "$rounds"); do
+for round in $(seq 1 "$rounds"); do
+  for loss in "${loss_list[@]}"; do
     for arm in "${arm_list[@]}"; do
       run_once "$arm" "$loss" "$round"
     done
@@ -172,27 +176,30 @@ awk -v arms="$arms" -v losses="$losses" '
     run[$1 SUBSEP $2 SUBSEP $3] = $4 }
   END {
     na = split(arms, A, ","); nl = split(losses, L, ",")
-    # xTCP paired: the median over rounds of (arm / TCP in the same round, seconds apart).
+    # xTCP paired: the median over rounds of (arm / TCP in the same round, seconds apart);
+    # own paired: of (arm at this loss / the same arm at the first loss rate, same round).
     for (k in run) { split(k, part, SUBSEP); tk = "tcp" SUBSEP part[2] SUBSEP part[3]
-      if ((tk in run) && run[tk] > 0) paired[part[1] SUBSEP part[2]] = paired[part[1] SUBSEP part[2]] " " run[k] / run[tk] }
-    printf "%-14s %7s %12s %8s %8s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "paired", "x own 0%", "retrans", "rtt us", "cpu us/MB"
+      if ((tk in run) && run[tk] > 0) paired[part[1] SUBSEP part[2]] = paired[part[1] SUBSEP part[2]] " " run[k] / run[tk]
+      ok = part[1] SUBSEP L[1] SUBSEP part[3]
+      if ((ok in run) && run[ok] > 0) own[part[1] SUBSEP part[2]] = own[part[1] SUBSEP part[2]] " " run[k] / run[ok] }
+    printf "%-14s %7s %12s %8s %8s %9s %9s %9s %10s %10s\n", "arm", "loss", "goodput MB/s", "xTCP", "paired", "x own 0%", "paired 0%", "retrans", "rtt us", "cpu us/MB"
     for (i = 1; i <= nl; i++) for (a = 1; a <= na; a++) {
       key = A[a] SUBSEP L[i]; base = A[a] SUBSEP L[1]; tcp = "tcp" SUBSEP L[i]
       m = median(g[key]); mt = (tcp in g) ? median(g[tcp]) : 0; m0 = median(g[base])
-      gm[key] = m; pm[key] = (key in paired) ? median(paired[key]) : 0
+      gm[key] = m; pm[key] = (key in paired) ? median(paired[key]) : 0; om[key] = (key in own) ? median(own[key]) : 0
       # (ratios computed first: a ">" inside a print list is output redirection to mawk)
       xt = 0; if (mt > 0) xt = m / mt
       x0 = 0; if (m0 > 0) x0 = m / m0
-      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, xt,
-             pm[key], x0, median(r[key]), median(t[key]), median(c[key])
+      printf "%-14s %6.2f%% %12.1f %8.2f %8.2f %9.2f %9.2f %9d %10.1f %10.1f\n", A[a], 100 * L[i], m, xt,
+             pm[key], x0, om[key], median(r[key]), median(t[key]), median(c[key])
     }
     lt = "loss-tolerant"; worst = L[nl]
     if ((lt SUBSEP worst) in g && ("tcp" SUBSEP worst) in g) {
       dt = gm["tcp" SUBSEP worst]; d0 = gm[lt SUBSEP L[1]]
       x = (dt > 0 ? gm[lt SUBSEP worst] / dt : 0)
       y = (d0 > 0 ? gm[lt SUBSEP worst] / d0 : 0)
-      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (paired per round: %.2fx; goal >= 2x) %s; %.2fx its own %.2f%% figure (goal >= 0.9x) %s\n",
-             100 * worst, x, pm[lt SUBSEP worst], (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], (y >= 0.9 ? "met" : "NOT met")
+      printf "\nGoals at %.2f%% loss: loss-tolerant %.2fx TCP (paired per round: %.2fx; goal >= 2x) %s; %.2fx its own %.2f%% figure (paired per round: %.2fx; goal >= 0.9x) %s\n",
+             100 * worst, x, pm[lt SUBSEP worst], (x >= 2 ? "met" : "NOT met"), y, 100 * L[1], om[lt SUBSEP worst], (y >= 0.9 ? "met" : "NOT met")
       if (("tcp-bbr" SUBSEP worst) in g && gm["tcp-bbr" SUBSEP worst] > 0)
         printf "Against kernel BBR at %.2f%% loss: loss-tolerant %.2fx\n", 100 * worst, gm[lt SUBSEP worst] / gm["tcp-bbr" SUBSEP worst]
     }
