@@ -29,7 +29,8 @@ struct InboundStream {
   TimePoint oldest_unacked{};     // for the ack delay field
   std::uint32_t unacked = 0;      // ack-requesting packets since the last ack
   // An acknowledgement is due at the end of the current receive batch whatever max_ack_delay
-  // says (packets arrived above an open gap): one per batch, with everything the batch brought.
+  // says (a packet opened a gap, packets arrived above an open gap): one per batch, with
+  // everything the batch brought.
   bool ack_at_batch_end = false;
   // flow_control: the credit this receiver grants, and the messages delivered to the
   // application but not yet read (first sequence -> count): they hold the credit floor.
