@@ -126,10 +126,11 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
   // After a send under `mutex`: flush now, or leave the packets for a posted flush. Returns
   // true when the caller must post a flush (after releasing `mutex`).
-  bool after_send() {
+  // `started`: when the send began (the coalescer compares it with the previous send's end).
+  bool after_send(TimePoint started) {
     using Action = transport::SendCoalescer::Action;
     Action action = runtime->impl().on_runtime_thread() ? coalescer.on_flushing_thread_send()
-                                                         : coalescer.on_send(Clock::now(), socket->queued_bytes());
+                                                         : coalescer.on_send(started, socket->queued_bytes());
     if (action == Action::cork) {
       if (const auto lost = socket->cork_queued()) {
         dropped_sends += *lost;
@@ -215,11 +216,11 @@ struct Channel::Impl : core::ChannelCore::Output {
   static constexpr std::size_t kDeliveryBytes = 96 * 1024;
 
   // Feeds what is waiting on `from` to the core, at most `batches` receive batches and about
-  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`; with
-  // `delivering_lock` (the held lock of `mutex`), deliveries of kDeliveryBytes are dispatched
-  // in the middle of a batch. Returns the datagrams of the last batch (kBatch: more may be
-  // waiting).
-  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr,
+  // kReceiveBudget packets (`packets` counts them across calls). A batch is kBatch packets or
+  // more: receive calls until then (one call may hold fewer: UdpSocket::receive_limit). Under
+  // `mutex`; with `delivering_lock` (the held lock of `mutex`), deliveries of kDeliveryBytes
+  // are dispatched in the middle of a batch. Returns true when more may be waiting.
+  bool drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr,
                     std::unique_lock<std::mutex>* delivering_lock = nullptr) {
     std::size_t fed = 0;
     if (!packets) packets = &fed;
@@ -238,10 +239,14 @@ struct Channel::Impl : core::ChannelCore::Output {
         transport::spin_then_lock(*delivering_lock);
       }
     };
-    std::size_t received = 0;
-    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch)
-      if ((received = from.receive_batch(feed)) < transport::UdpSocket::kBatch) break;
-    return received;
+    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch) {
+      const std::size_t batch_start = *packets;
+      do {
+        from.receive_batch(feed);
+        if (!from.last_batch_full()) return false;
+      } while (*packets - batch_start < transport::UdpSocket::kBatch && *packets < kReceiveBudget);
+    }
+    return true;
   }
 
   // Path MTU towards `address` when the manifest leaves mtu unset: the smallest seen so far.
@@ -320,7 +325,7 @@ struct Channel::Impl : core::ChannelCore::Output {
       std::unique_lock lock(mutex, std::defer_lock);
       transport::spin_then_lock(lock);  // an application thread may be finishing a send
       const TimePoint now = Clock::now();
-      const std::size_t received = drain(from, now, 1, &packets, &lock);
+      const bool more = drain(from, now, 1, &packets, &lock);
       core->end_of_batch(now);
       if (to_deliver.empty()) {
         after_core();
@@ -335,7 +340,7 @@ struct Channel::Impl : core::ChannelCore::Output {
         after_core();
         lock.unlock();
       }
-      if (received < transport::UdpSocket::kBatch) break;
+      if (!more) break;
     }
   }
 
@@ -506,14 +511,17 @@ Completion Channel::send(std::span<const std::byte> payload, const Manifest& per
   }
   // Unreliable packets queued by this send may point at `payload` (zero-copy): they leave in
   // after_send's flush, or are copied into the socket's queue before `payload` is given back.
-  Completion completion;
-  try {
-    completion = impl_->core->send(payload, per_message, Clock::now());
-  } catch (...) {
-    impl_->socket->own_borrowed();
-    throw;
-  }
-  const bool post = impl_->after_send();
+  const TimePoint now = Clock::now();
+  auto send_in_core = [&] {
+    try {
+      return impl_->core->send(payload, per_message, now);
+    } catch (...) {
+      impl_->socket->own_borrowed();
+      throw;
+    }
+  };
+  Completion completion = send_in_core();
+  const bool post = impl_->after_send(now);
   impl_->socket->own_borrowed();
   lock.unlock();
   if (post) impl_->runtime->impl().post(impl_->socket->fd());

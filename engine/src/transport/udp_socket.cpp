@@ -459,10 +459,16 @@ std::size_t UdpSocket::receive_batch(
   std::byte* buffer = buffers.data.get();
   auto* headers = buffers.headers;
   auto* sources = buffers.sources;
+  const std::size_t limit = receive_limit_;
   int received;
-  do received = ::recvmmsg(fd_.get(), headers, kBatch, MSG_DONTWAIT, nullptr);
+  do received = ::recvmmsg(fd_.get(), headers, static_cast<unsigned>(limit), MSG_DONTWAIT, nullptr);
   while (received < 0 && errno == EINTR);
+  last_batch_full_ = received > 0 && static_cast<std::size_t>(received) == limit;
   if (received <= 0) return 0;
+  std::size_t bytes = 0;
+  for (int i = 0; i < received; ++i) bytes += headers[i].msg_len;
+  const std::size_t average = std::max<std::size_t>(1, bytes / static_cast<std::size_t>(received));
+  receive_limit_ = std::clamp(kReceiveBatchBytes / average, kMinReceiveBatch, kBatch);
   for (int i = 0; i < received; ++i) {
     msghdr& message = headers[i].msg_hdr;
     const socklen_t source_length = message.msg_namelen;
