@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "core/socket_address.h"
@@ -485,6 +486,48 @@ TEST(UdpSocket, ACorkOfSmallDatagramsIsPushedAtTheSegmentLimit) {
   EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
   EXPECT_EQ(sender.offload_counters().gso_segments, 64u);
   EXPECT_EQ(receive(receiver, expected.size()), expected);
+}
+
+// A receive call asks for fewer datagrams once they are large (GRO super-packets of 3 x 16 KiB
+// here), about kReceiveBatchBytes per call, and for kBatch again once they are small;
+// last_batch_full() says whether more may be waiting.
+TEST(UdpSocket, ReceiveCallsAreSizedByTheBytesOfTheDatagramsLastReceived) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled() || !receiver.gro_enabled()) GTEST_SKIP() << "kernel without UDP GSO/GRO";
+  EXPECT_EQ(receiver.receive_limit(), UdpSocket::kBatch);
+  auto send_super_packets = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      for (std::size_t k = 0; k < 3; ++k) sender.queue(receiver.local_address(), tagged(k, 16424));
+      ASSERT_EQ(sender.flush(), 0u);
+    }
+  };
+  auto wait_readable = [&] {
+    pollfd poll_fd{receiver.fd(), POLLIN, 0};
+    return poll(&poll_fd, 1, 2000) > 0;
+  };
+  std::size_t segments = 0;
+  auto count = [&](std::span<const std::byte>, const core::SocketAddress&) { ++segments; };
+  send_super_packets(2);
+  ASSERT_TRUE(wait_readable());
+  while (segments < 6) receiver.receive_batch(count);
+  const std::size_t large_limit = UdpSocket::kReceiveBatchBytes / (3 * 16424);
+  EXPECT_EQ(receiver.receive_limit(), large_limit);
+  send_super_packets(static_cast<int>(2 * large_limit + 1));
+  ASSERT_TRUE(wait_readable());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // all of them queued
+  EXPECT_EQ(receiver.receive_batch(count), large_limit);
+  EXPECT_TRUE(receiver.last_batch_full());
+  EXPECT_EQ(receiver.receive_batch(count), large_limit);
+  EXPECT_TRUE(receiver.last_batch_full());
+  EXPECT_EQ(receiver.receive_batch(count), 1u);
+  EXPECT_FALSE(receiver.last_batch_full()) << "drained";
+  EXPECT_EQ(segments, 3 * (2 + 2 * large_limit + 1));
+  sender.queue(receiver.local_address(), tagged(9, 100));
+  ASSERT_EQ(sender.flush(), 0u);
+  ASSERT_TRUE(wait_readable());
+  EXPECT_EQ(receiver.receive_batch(count), 1u);
+  EXPECT_EQ(receiver.receive_limit(), UdpSocket::kBatch) << "small datagrams: a full batch again";
 }
 
 TEST(UdpSocket, EphemeralPortsAreNeverShared) {
