@@ -380,6 +380,29 @@ TEST(UdpSocket, CorkedDatagramsWaitInTheKernelUntilTheCorkFillsThenArriveAsSent)
   }
 }
 
+TEST(UdpSocket, CorkingWorksOverIpv6Too) {
+  const auto loopback6 = *core::SocketAddress::parse("[::1]:0");
+  std::unique_ptr<UdpSocket> sender, receiver;
+  try {
+    sender = std::make_unique<UdpSocket>(loopback6);
+    receiver = std::make_unique<UdpSocket>(loopback6);
+  } catch (const std::exception& error) {
+    GTEST_SKIP() << "no IPv6 loopback: " << error.what();
+  }
+  if (!sender->gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> expected;
+  for (std::size_t i = 0; i < 4; ++i) {
+    expected.push_back(tagged(50 + i, 8000));
+    sender->queue(receiver->local_address(), expected.back());
+    ASSERT_TRUE(sender->cork_queued().has_value());
+  }
+  EXPECT_TRUE(sender->corked()) << "4 x 8000 bytes leave room for more";
+  EXPECT_FALSE(readable(*receiver));
+  EXPECT_EQ(sender->flush(), 0u);
+  EXPECT_EQ(sender->offload_counters().gso_segments, 4u);
+  EXPECT_EQ(receive(*receiver, expected.size()), expected);
+}
+
 TEST(UdpSocket, ALentPayloadMayChangeOnceCorked) {
   UdpSocket sender(kLoopback);
   UdpSocket receiver(kLoopback);
