@@ -82,7 +82,6 @@ Traffic send_large_and_small(Channel& a, Channel& b, std::size_t large, int smal
     if (!message) break;
   }
   const Traffic traffic{a.stats(), b.stats()};
-  std::printf("GSOSTAT sent %lu packets, %lu gso sends %lu segs; received %lu packets, gro %lu / %lu segs, malformed %lu\n", (unsigned long)traffic.sender.packets_sent, (unsigned long)traffic.sender.gso_sends, (unsigned long)traffic.sender.gso_segments, (unsigned long)traffic.receiver.packets_received, (unsigned long)traffic.receiver.gro_receives, (unsigned long)traffic.receiver.gro_segments, (unsigned long)traffic.receiver.malformed_dropped);
   return traffic;
 }
 

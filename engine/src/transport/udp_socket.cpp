@@ -197,6 +197,16 @@ void UdpSocket::set_gso_class(GsoClass gso_class) {
   }
 }
 
+// The iovecs of one queued datagram, its head and (when it has one) its tail, written at
+// iov[vectors...]; returns the new count.
+std::size_t UdpSocket::add_iovecs(const Slot& slot, iovec* iov, std::size_t vectors) {
+  iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
+  if (slot.tail_length == 0) return vectors;
+  std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
+  iov[vectors++] = {tail, slot.tail_length};
+  return vectors;
+}
+
 void UdpSocket::clear_queue() {
   out_count_ = 0;
   out_used_ = 0;
@@ -254,13 +264,7 @@ std::optional<std::size_t> UdpSocket::cork_queued() {
 
   iovec iov[2 * kBatch];
   std::size_t vectors = 0;
-  for (std::size_t i = 0; i < out_count_; ++i) {
-    const Slot& slot = out_slots_[i];
-    iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
-    if (slot.tail_length == 0) continue;
-    std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
-    iov[vectors++] = {tail, slot.tail_length};
-  }
+  for (std::size_t i = 0; i < out_count_; ++i) vectors = add_iovecs(out_slots_[i], iov, vectors);
   msghdr message{};
   message.msg_iov = iov;
   message.msg_iovlen = vectors;
@@ -353,13 +357,7 @@ std::size_t UdpSocket::flush() {
       const std::size_t first_vector = vectors;
       // A GSO unit's iovecs are one byte stream to the kernel, cut every segment_size bytes:
       // a datagram split over a head and a tail still becomes one segment.
-      for (std::uint32_t k = 0; k < unit.count; ++k) {
-        const Slot& slot = out_slots_[order[unit.first + k]];
-        iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
-        if (slot.tail_length == 0) continue;
-        std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
-        iov[vectors++] = {tail, slot.tail_length};
-      }
+      for (std::uint32_t k = 0; k < unit.count; ++k) vectors = add_iovecs(out_slots_[order[unit.first + k]], iov, vectors);
       message.msg_iovlen = vectors - first_vector;
       if (unit.segment_size) set_gso_size(message, control[i], unit.segment_size);
     }

@@ -181,6 +181,7 @@ class UdpSocket {
   std::size_t cork_segment_size_ = 0, cork_bytes_ = 0, cork_segments_ = 0;
   std::uint8_t cork_class_ = 0;
   void clear_queue();
+  std::size_t add_iovecs(const Slot& slot, struct iovec* iov, std::size_t vectors);
 };
 
 }  // namespace tmc::transport
