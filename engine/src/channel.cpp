@@ -12,7 +12,7 @@
 // Large sends (>= SendCoalescer::kMaxCoalescedBytes) of a stream go into the socket's kernel
 // cork instead (UdpSocket::cork_queued: the kernel copies them, consecutive ones leave as one
 // GSO super-packet); a cork left open is pushed by the next send that fills it, by any flush,
-// or by the flush posted to the runtime thread when the cork opened.
+// or by the channel's cork timer (on_cork_timer).
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>

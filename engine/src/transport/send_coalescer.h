@@ -19,8 +19,9 @@
 //     flush is requested.
 //   * Any other send (the first after a pause, e.g. request/response traffic) returns
 //     send_now, so a lone message never waits for a thread hand-off.
-// A message is therefore delayed by at most one runtime wake-up (a corked one: kCorkHold plus
-// a timer wake-up), and only while the caller is streaming.
+// A message is therefore delayed by at most one runtime wake-up (a corked one: kCorkHold, up
+// to kCorkRetryMax while the sender holds the channel at the timer's checks), and only while
+// the caller is streaming.
 #pragma once
 
 #include <cstddef>
