@@ -9,6 +9,10 @@
 // packets queued and posts a flush to the runtime thread, so one sendmmsg carries the packets
 // of many messages; a send from a runtime thread (an on_message handler) is always flushed by
 // that thread before it next sleeps. A lone send goes out at once on the calling thread.
+// Large sends (>= SendCoalescer::kMaxCoalescedBytes) of a stream go into the socket's kernel
+// cork instead (UdpSocket::cork_queued: the kernel copies them, consecutive ones leave as one
+// GSO super-packet); a cork left open is pushed by the next send that fills it, by any flush,
+// or by the channel's cork timer (on_cork_timer).
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -117,15 +121,28 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
   void flush_socket() {
     dropped_sends += socket->flush();
+    coalescer.cork_pushed();
     if (coalescer.flush_requested()) coalescer.flushed(Clock::now());
   }
   // After a send under `mutex`: flush now, or leave the packets for a posted flush. Returns
   // true when the caller must post a flush (after releasing `mutex`).
-  bool after_send() {
+  // `started`: when the send began (the coalescer compares it with the previous send's end).
+  bool after_send(TimePoint started) {
     using Action = transport::SendCoalescer::Action;
-    const Action action = runtime->impl().on_runtime_thread()
-                              ? coalescer.on_flushing_thread_send()
-                              : coalescer.on_send(Clock::now(), socket->queued_bytes());
+    Action action = runtime->impl().on_runtime_thread() ? coalescer.on_flushing_thread_send()
+                                                         : coalescer.on_send(started, socket->queued_bytes());
+    if (action == Action::cork) {
+      if (const auto lost = socket->cork_queued()) {
+        dropped_sends += *lost;
+        if (flow_controlled) send_space.notify_all();
+        const TimePoint now = Clock::now();
+        if (socket->corked() && coalescer.cork_left_open(now)) arm_cork_timer(coalescer.cork_deadline() - now);
+        arm_timer();
+        coalescer.sent_directly(now);
+        return false;
+      }
+      action = coalescer.flush_requested() ? Action::coalesce : Action::send_now;
+    }
     if (action == Action::send_now) {
       after_core();
       coalescer.sent_directly(Clock::now());
@@ -134,6 +151,36 @@ struct Channel::Impl : core::ChannelCore::Output {
     arm_timer();
     return action == Action::request_flush;
   }
+  // The kernel cork's deadline (SendCoalescer::cork_deadline): a timer of its own, so that
+  // pushing a cork never queues the runtime thread behind the channel mutex. While a sender
+  // streams it holds that mutex most of the time, pushing each cork itself as it fills; a
+  // blocking lock here cost a futex hand-off per wake-up (16 KiB unreliable on loopback:
+  // 0.68x UDP's rate instead of ~1.2x). So the timer only tries the lock: when it is held, it
+  // looks again later (backing off to SendCoalescer::kCorkRetryMax); the holder pushes the
+  // cork meanwhile or leaves the lock.
+  transport::UniqueFd cork_timer;
+  core::Duration cork_retry = transport::SendCoalescer::kCorkHold;  // runtime thread only
+  void arm_cork_timer(core::Duration delay) {
+    itimerspec spec{};
+    delay = std::max<core::Duration>(delay, std::chrono::microseconds(1));
+    spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
+    spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
+    ::timerfd_settime(cork_timer.get(), 0, &spec, nullptr);
+  }
+  void on_cork_timer() {
+    std::uint64_t expirations;
+    [[maybe_unused]] auto got = ::read(cork_timer.get(), &expirations, sizeof expirations);
+    std::unique_lock lock(mutex, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      cork_retry = std::min<core::Duration>(2 * cork_retry, transport::SendCoalescer::kCorkRetryMax);
+      arm_cork_timer(cork_retry);
+      return;
+    }
+    cork_retry = transport::SendCoalescer::kCorkHold;
+    if (coalescer.cork_deadline() == core::kNever) return;  // a flush pushed it already
+    after_core();  // flush_socket pushes the cork (and clears the deadline)
+  }
+
   // Runs on the runtime thread for a post() of the socket's fd.
   void on_posted_flush() {
     std::lock_guard lock(mutex);
@@ -141,7 +188,10 @@ struct Channel::Impl : core::ChannelCore::Output {
   }
   void arm_timer() {
     const TimePoint next = core->next_timer();
-    if (next == armed) return;
+    // A timer armed sooner than needed is left alone: on_timer tolerates an early wake-up and
+    // re-arms (one wake-up instead of a timerfd_settime per change, e.g. per acknowledgement
+    // that moves the retransmission timer later, or per cork pushed before its deadline).
+    if (next == armed || (armed != core::kNever && next > armed)) return;
     armed = next;
     itimerspec spec{};
     if (next != core::kNever) {
@@ -166,11 +216,11 @@ struct Channel::Impl : core::ChannelCore::Output {
   static constexpr std::size_t kDeliveryBytes = 96 * 1024;
 
   // Feeds what is waiting on `from` to the core, at most `batches` receive batches and about
-  // kReceiveBudget packets (`packets` counts them across calls). Under `mutex`; with
-  // `delivering_lock` (the held lock of `mutex`), deliveries of kDeliveryBytes are dispatched
-  // in the middle of a batch. Returns the datagrams of the last batch (kBatch: more may be
-  // waiting).
-  std::size_t drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr,
+  // kReceiveBudget packets (`packets` counts them across calls). A batch is kBatch packets or
+  // more: receive calls until then (one call may hold fewer: UdpSocket::receive_limit). Under
+  // `mutex`; with `delivering_lock` (the held lock of `mutex`), deliveries of kDeliveryBytes
+  // are dispatched in the middle of a batch. Returns true when more may be waiting.
+  bool drain(transport::UdpSocket& from, TimePoint now, int batches = 16, std::size_t* packets = nullptr,
                     std::unique_lock<std::mutex>* delivering_lock = nullptr) {
     std::size_t fed = 0;
     if (!packets) packets = &fed;
@@ -189,10 +239,14 @@ struct Channel::Impl : core::ChannelCore::Output {
         transport::spin_then_lock(*delivering_lock);
       }
     };
-    std::size_t received = 0;
-    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch)
-      if ((received = from.receive_batch(feed)) < transport::UdpSocket::kBatch) break;
-    return received;
+    for (int batch = 0; batch < batches && *packets < kReceiveBudget; ++batch) {
+      const std::size_t batch_start = *packets;
+      do {
+        from.receive_batch(feed);
+        if (!from.last_batch_full()) return false;
+      } while (*packets - batch_start < transport::UdpSocket::kBatch && *packets < kReceiveBudget);
+    }
+    return true;
   }
 
   // Path MTU towards `address` when the manifest leaves mtu unset: the smallest seen so far.
@@ -271,7 +325,7 @@ struct Channel::Impl : core::ChannelCore::Output {
       std::unique_lock lock(mutex, std::defer_lock);
       transport::spin_then_lock(lock);  // an application thread may be finishing a send
       const TimePoint now = Clock::now();
-      const std::size_t received = drain(from, now, 1, &packets, &lock);
+      const bool more = drain(from, now, 1, &packets, &lock);
       core->end_of_batch(now);
       if (to_deliver.empty()) {
         after_core();
@@ -286,7 +340,7 @@ struct Channel::Impl : core::ChannelCore::Output {
         after_core();
         lock.unlock();
       }
-      if (received < transport::UdpSocket::kBatch) break;
+      if (!more) break;
     }
   }
 
@@ -409,6 +463,9 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options, bool d
   impl.timer = transport::UniqueFd(
       transport::make_engine_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
   if (!impl.timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+  impl.cork_timer = transport::UniqueFd(
+      transport::make_engine_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
+  if (!impl.cork_timer) throw std::system_error(errno, std::generic_category(), "timerfd_create");
 
   auto& loop = impl.runtime->impl();
   loop.add(impl.socket->fd(), EPOLLIN, [&impl](std::uint32_t events) {
@@ -419,6 +476,7 @@ Channel::Channel(const Manifest& manifest, const ChannelOptions& options, bool d
   if (impl.group_socket)
     loop.add(impl.group_socket->fd(), EPOLLIN, [&impl](std::uint32_t) { impl.receive_from(*impl.group_socket); });
   loop.add(impl.timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_timer(); });
+  loop.add(impl.cork_timer.get(), EPOLLIN, [&impl](std::uint32_t) { impl.on_cork_timer(); });
   {
     std::lock_guard lock(impl.mutex);
     impl.try_kernel_fanout();
@@ -434,6 +492,7 @@ Channel::~Channel() {
   if (impl_->group_socket) loop.remove(impl_->group_socket->fd());
   for (auto& joined : impl_->joined_groups) loop.remove(joined->fd());
   loop.remove(impl_->timer.get());
+  loop.remove(impl_->cork_timer.get());
 }
 
 Completion Channel::send(std::span<const std::byte> payload, const Manifest& per_message) {
@@ -452,14 +511,17 @@ Completion Channel::send(std::span<const std::byte> payload, const Manifest& per
   }
   // Unreliable packets queued by this send may point at `payload` (zero-copy): they leave in
   // after_send's flush, or are copied into the socket's queue before `payload` is given back.
-  Completion completion;
-  try {
-    completion = impl_->core->send(payload, per_message, Clock::now());
-  } catch (...) {
-    impl_->socket->own_borrowed();
-    throw;
-  }
-  const bool post = impl_->after_send();
+  const TimePoint now = Clock::now();
+  auto send_in_core = [&] {
+    try {
+      return impl_->core->send(payload, per_message, now);
+    } catch (...) {
+      impl_->socket->own_borrowed();
+      throw;
+    }
+  };
+  Completion completion = send_in_core();
+  const bool post = impl_->after_send(now);
   impl_->socket->own_borrowed();
   lock.unlock();
   if (post) impl_->runtime->impl().post(impl_->socket->fd());
@@ -557,6 +619,7 @@ Stats Channel::stats() const {
     stats.gso_segments += counters.gso_segments;
     stats.gro_receives += counters.gro_receives;
     stats.gro_segments += counters.gro_segments;
+    stats.corked_packets += counters.corked_datagrams;
   };
   add(*impl_->socket);
   if (impl_->group_socket) add(*impl_->group_socket);

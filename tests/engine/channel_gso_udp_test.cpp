@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,7 +82,6 @@ Traffic send_large_and_small(Channel& a, Channel& b, std::size_t large, int smal
     if (!message) break;
   }
   const Traffic traffic{a.stats(), b.stats()};
-  std::printf("GSOSTAT sent %lu packets, %lu gso sends %lu segs; received %lu packets, gro %lu / %lu segs, malformed %lu\n", (unsigned long)traffic.sender.packets_sent, (unsigned long)traffic.sender.gso_sends, (unsigned long)traffic.sender.gso_segments, (unsigned long)traffic.receiver.packets_received, (unsigned long)traffic.receiver.gro_receives, (unsigned long)traffic.receiver.gro_segments, (unsigned long)traffic.receiver.malformed_dropped);
   return traffic;
 }
 
@@ -208,6 +208,72 @@ TEST(ChannelGsoUdp, LargeAndSmallMessagesBetweenNetnsHostsWithMtu1500UseGsoAndGr
   EXPECT_EQ(traffic.receiver.malformed_dropped, 0u);
   a.reset();
   b.reset();
+}
+
+// Streaming large unreliable sends go into the socket's kernel cork (SendCoalescer::cork):
+// consecutive 16 KiB messages leave together as GSO super-packets, each arrives once, whole,
+// and in order (on loopback nothing is lost), and a burst's last message, corked with no send
+// after it, still arrives: the channel's cork timer pushes it.
+Manifest unreliable(const std::string& channel) {
+  Manifest manifest;
+  manifest.channel = channel;
+  manifest.reliability = Reliability{.kind = Reliability::Kind::none};
+  manifest.ordering = Ordering::none;
+  return manifest;
+}
+
+std::vector<std::byte> numbered_payload(std::uint32_t number, std::size_t size) {
+  auto payload = large_payload(size);
+  std::memcpy(payload.data(), &number, sizeof number);
+  return payload;
+}
+
+TEST(ChannelGsoUdp, StreamingLargeUnreliableSendsShareCorkedSuperPacketsAndAllArrive) {
+  if (!kernel_offloads()) GTEST_SKIP() << "kernel without UDP GSO/GRO (or TMC_UDP_GSO=0)";
+  LoopbackPair pair(unreliable("cork-stream"));
+  constexpr std::uint32_t kBursts = 50, kPerBurst = 8;  // bursts, so the socket buffers never overflow
+  std::uint32_t next = 0;
+  for (std::uint32_t burst = 0; burst < kBursts; ++burst) {
+    std::vector<std::vector<std::byte>> payloads;
+    for (std::uint32_t i = 0; i < kPerBurst; ++i) payloads.push_back(numbered_payload(next + i, 16384));
+    for (const auto& payload : payloads) EXPECT_EQ(pair.a->send(std::span<const std::byte>(payload)).status(), SendStatus::delivered);
+    for (std::uint32_t i = 0; i < kPerBurst; ++i, ++next) {
+      auto message = pair.b->recv(5s);  // the burst's last ones wait for the cork timer
+      ASSERT_TRUE(message) << "message " << next << " never arrived";
+      EXPECT_TRUE(message->payload == numbered_payload(next, 16384)) << "message " << next;
+    }
+  }
+  EXPECT_FALSE(pair.b->recv(50ms)) << "a duplicate";
+  const Stats sender = pair.a->stats(), receiver = pair.b->stats();
+  EXPECT_EQ(receiver.messages_delivered, kBursts * kPerBurst);
+  EXPECT_EQ(receiver.malformed_dropped, 0u);
+  if (sender.corked_packets == 0) GTEST_SKIP() << "no send followed the previous one closely enough to be corked";
+  EXPECT_LE(sender.corked_packets, sender.packets_sent);
+  EXPECT_GT(sender.gso_sends, 0u) << "corked packets left as super-packets";
+  EXPECT_GE(sender.gso_segments, 2 * sender.gso_sends);
+}
+
+TEST(ChannelGsoUdp, ACorkedLastMessageIsPushedByTheTimerWithoutAnotherSend) {
+  if (!kernel_offloads()) GTEST_SKIP() << "kernel without UDP GSO/GRO (or TMC_UDP_GSO=0)";
+  LoopbackPair pair(unreliable("cork-tail"));
+  // Pairs of back-to-back sends after a pause: the second of a pair follows closely and is
+  // corked; nothing follows it.
+  int corked_pairs = 0;
+  for (std::uint32_t round = 0; round < 20 && corked_pairs < 3; ++round) {
+    const auto first = numbered_payload(2 * round, 16384), second = numbered_payload(2 * round + 1, 16384);
+    const std::uint64_t corked_before = pair.a->stats().corked_packets;
+    pair.a->send(std::span<const std::byte>(first));
+    pair.a->send(std::span<const std::byte>(second));
+    const bool corked = pair.a->stats().corked_packets > corked_before;
+    for (const auto* expected : {&first, &second}) {
+      auto message = pair.b->recv(2s);
+      ASSERT_TRUE(message) << "round " << round << (corked ? ": the corked message was never pushed" : "");
+      EXPECT_TRUE(message->payload == *expected) << "round " << round;
+    }
+    if (corked) ++corked_pairs;
+    std::this_thread::sleep_for(2ms);  // a pause: the next pair starts afresh
+  }
+  if (corked_pairs == 0) GTEST_SKIP() << "no second send followed closely enough to be corked";
 }
 
 }  // namespace

@@ -78,15 +78,36 @@ TEST(SendCoalescer, APauseAfterAFlushSendsAtOnceAgain) {
   EXPECT_EQ(coalescer.on_send(t0 + 20us + 5us), Action::send_now);  // paused for the window
 }
 
-TEST(SendCoalescer, LargeSendsGoOutAtOnceUnlessAFlushIsRequested) {
+TEST(SendCoalescer, LargeSendsGoOutAtOnceUnlessTheyStreamThenTheyCork) {
   SendCoalescer coalescer(5us);
+  // The first large send, and one after a pause, go out at once.
+  EXPECT_EQ(coalescer.on_send(t0, 16384), Action::send_now);
   coalescer.sent_directly(t0);
-  // Streaming, but each send queued 16 KiB: not worth a hand-off.
-  EXPECT_EQ(coalescer.on_send(t0 + 1us, 16384), Action::send_now);
-  EXPECT_EQ(coalescer.on_send(t0 + 1us, SendCoalescer::kMaxCoalescedBytes), Action::send_now);
-  EXPECT_EQ(coalescer.on_send(t0 + 1us, SendCoalescer::kMaxCoalescedBytes - 1), Action::request_flush);
-  // Once a flush is requested, a large send joins it: the runtime flushes it with the rest.
-  EXPECT_EQ(coalescer.on_send(t0 + 2us, 16384), Action::coalesce);
+  EXPECT_EQ(coalescer.on_send(t0 + 6us, 16384), Action::send_now);
+  coalescer.sent_directly(t0 + 6us);
+  // Streaming: a large send goes into the kernel's cork; a small one still requests a flush.
+  EXPECT_EQ(coalescer.on_send(t0 + 7us, 16384), Action::cork);
+  EXPECT_EQ(coalescer.on_send(t0 + 7us, SendCoalescer::kMaxCoalescedBytes), Action::cork);
+  EXPECT_EQ(coalescer.on_send(t0 + 7us, SendCoalescer::kMaxCoalescedBytes - 1), Action::request_flush);
+  // Once a flush is requested, a large send corks too (the flush pushes the cork first).
+  EXPECT_EQ(coalescer.on_send(t0 + 1h, 16384), Action::cork);
+}
+
+TEST(SendCoalescer, AnOpenCorkSetsOneDeadlineUntilAFlushPushesIt) {
+  SendCoalescer coalescer(5us);
+  EXPECT_EQ(coalescer.cork_deadline(), core::kNever);
+  EXPECT_TRUE(coalescer.cork_left_open(t0)) << "the first open cork: arm the timer";
+  EXPECT_EQ(coalescer.cork_deadline(), t0 + SendCoalescer::kCorkHold);
+  EXPECT_FALSE(coalescer.cork_left_open(t0 + 10us)) << "a deadline is pending: its timer is armed";
+  EXPECT_EQ(coalescer.cork_deadline(), t0 + SendCoalescer::kCorkHold) << "kept, not moved later";
+  // While the deadline is pending a large send corks even after a pause (the cork is open).
+  coalescer.sent_directly(t0);
+  EXPECT_EQ(coalescer.on_send(t0 + 1h, 16384), Action::cork);
+  coalescer.cork_pushed();
+  EXPECT_EQ(coalescer.cork_deadline(), core::kNever);
+  EXPECT_EQ(coalescer.on_send(t0 + 1h, 16384), Action::send_now);
+  EXPECT_TRUE(coalescer.cork_left_open(t0 + 1h));
+  EXPECT_EQ(coalescer.cork_deadline(), t0 + 1h + SendCoalescer::kCorkHold);
 }
 
 TEST(SendCoalescer, SendsOnTheFlushingThreadAreAlwaysCoalesced) {

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "core/socket_address.h"
@@ -334,6 +335,224 @@ TEST(UdpSocket, GsoSizeAboveThePathMtuFallsBackAndSmallerRunsStillUseGso) {
 // bind, Linux may hand out a port another SO_REUSEADDR socket holds (about a dozen duplicates
 // in 900 binds), and that port's datagrams then reach only one of the two sockets: connections
 // through the shim stalled that way above ~150 concurrent connections.
+// --- Kernel corking (cork_queued) --------------------------------------------------------
+
+// Whether `socket` has a datagram waiting right now (no wait).
+bool readable(const UdpSocket& socket) {
+  pollfd poll_fd{socket.fd(), POLLIN, 0};
+  return poll(&poll_fd, 1, 0) > 0;
+}
+
+// Datagrams of a 16 KiB message's size (header + payload), lent from `payload` as the
+// zero-copy unreliable send lends them: three fill a cork (a fourth would pass 65507 bytes).
+constexpr std::size_t kHeaderSize = 40;
+constexpr std::size_t kLargePayload = 16384;
+
+TEST(UdpSocket, CorkedDatagramsWaitInTheKernelUntilTheCorkFillsThenArriveAsSent) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> expected;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Datagram header = tagged(20 + i, kHeaderSize);
+    const Datagram payload = tagged(30 + i, kLargePayload);
+    sender.queue_borrowed(receiver.local_address(), header, payload);
+    const auto lost = sender.cork_queued();
+    ASSERT_TRUE(lost.has_value()) << "one datagram to one destination is one run";
+    EXPECT_EQ(*lost, 0u);
+    EXPECT_EQ(sender.queued(), 0u) << "the kernel holds it now";
+    EXPECT_EQ(sender.borrowed(), 0u) << "the kernel copied the lent payload";
+    expected.push_back(header);
+    expected.back().insert(expected.back().end(), payload.begin(), payload.end());
+    if (i < 2) {
+      EXPECT_TRUE(sender.corked()) << "datagram " << i;
+      EXPECT_FALSE(readable(receiver)) << "datagram " << i << " left before the cork was pushed";
+    }
+  }
+  EXPECT_FALSE(sender.corked()) << "a fourth would not fit: the third push";
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 3u);
+  EXPECT_EQ(sender.offload_counters().corked_datagrams, 3u);
+  EXPECT_EQ(receive(receiver, expected.size()), expected);
+  if (receiver.gro_enabled()) {
+    EXPECT_EQ(receiver.offload_counters().gro_receives, 1u) << "one super-packet";
+    EXPECT_EQ(receiver.offload_counters().gro_segments, 3u);
+  }
+}
+
+TEST(UdpSocket, CorkingWorksOverIpv6Too) {
+  const auto loopback6 = *core::SocketAddress::parse("[::1]:0");
+  std::unique_ptr<UdpSocket> sender, receiver;
+  try {
+    sender = std::make_unique<UdpSocket>(loopback6);
+    receiver = std::make_unique<UdpSocket>(loopback6);
+  } catch (const std::exception& error) {
+    GTEST_SKIP() << "no IPv6 loopback: " << error.what();
+  }
+  if (!sender->gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> expected;
+  for (std::size_t i = 0; i < 4; ++i) {
+    expected.push_back(tagged(50 + i, 8000));
+    sender->queue(receiver->local_address(), expected.back());
+    ASSERT_TRUE(sender->cork_queued().has_value());
+  }
+  EXPECT_TRUE(sender->corked()) << "4 x 8000 bytes leave room for more";
+  EXPECT_FALSE(readable(*receiver));
+  EXPECT_EQ(sender->flush(), 0u);
+  EXPECT_EQ(sender->offload_counters().gso_segments, 4u);
+  EXPECT_EQ(receive(*receiver, expected.size()), expected);
+}
+
+TEST(UdpSocket, ALentPayloadMayChangeOnceCorked) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  const Datagram header = tagged(40, kHeaderSize);
+  Datagram buffer = tagged(41, kLargePayload);
+  Datagram expected = header;
+  expected.insert(expected.end(), buffer.begin(), buffer.end());
+  sender.queue_borrowed(receiver.local_address(), header, buffer);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  ASSERT_TRUE(sender.corked());
+  std::fill(buffer.begin(), buffer.end(), std::byte{0xEE});
+  EXPECT_EQ(sender.push_cork(), 0u);
+  EXPECT_FALSE(sender.corked());
+  EXPECT_EQ(receive(receiver, 1), std::vector<Datagram>{expected});
+}
+
+// flush() sends an open cork before what is queued, so one destination's datagrams keep
+// their order; a run ending with a shorter datagram pushes the cork itself.
+TEST(UdpSocket, FlushPushesAnOpenCorkFirstAndAShortLastDatagramPushesItsCork) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  const auto to = receiver.local_address();
+  const std::vector<Datagram> datagrams{tagged(0, 1000), tagged(1, 1000), tagged(2, 700), tagged(3, 1000)};
+  sender.queue(to, datagrams[0]);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  sender.queue(to, datagrams[1]);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  EXPECT_TRUE(sender.corked());
+  sender.queue(to, datagrams[2]);  // shorter: ends the super-packet
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  EXPECT_FALSE(sender.corked());
+  EXPECT_EQ(sender.offload_counters().gso_segments, 3u);
+  sender.queue(to, datagrams[3]);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  EXPECT_TRUE(sender.corked());
+  const Datagram after = tagged(4, 300);
+  sender.queue(to, after);
+  EXPECT_EQ(sender.flush(), 0u);
+  EXPECT_FALSE(sender.corked());
+  std::vector<Datagram> expected = datagrams;
+  expected.push_back(after);
+  EXPECT_EQ(receive(receiver, expected.size()), expected);
+}
+
+// An open cork takes only its own kind: a datagram to another destination (or of another
+// size) pushes it and opens a cork of its own.
+TEST(UdpSocket, AnotherDestinationOrSizePushesTheOpenCorkFirst) {
+  UdpSocket sender(kLoopback);
+  UdpSocket first(kLoopback), second(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  const Datagram to_first = tagged(5, 1200), to_second = tagged(6, 1200), larger = tagged(7, 1300);
+  sender.queue(first.local_address(), to_first);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  sender.queue(second.local_address(), to_second);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  EXPECT_TRUE(sender.corked()) << "the second destination's cork";
+  EXPECT_EQ(receive(first, 1), std::vector<Datagram>{to_first});
+  EXPECT_FALSE(readable(second));
+  sender.queue(second.local_address(), larger);
+  ASSERT_TRUE(sender.cork_queued().has_value());
+  EXPECT_EQ(receive(second, 1), std::vector<Datagram>{to_second}) << "pushed by the larger one";
+  EXPECT_EQ(sender.push_cork(), 0u);
+  EXPECT_EQ(receive(second, 1), std::vector<Datagram>{larger});
+  EXPECT_EQ(sender.offload_counters().gso_sends, 0u) << "every super-packet held one datagram";
+}
+
+// What is not one run is refused untouched (the caller flushes it); so is everything when GSO
+// is off (a cork without a gso_size would make one long datagram).
+TEST(UdpSocket, CorkQueuedRefusesWhatIsNotOneRunAndEverythingWithoutGso) {
+  UdpSocket receiver(kLoopback), other(kLoopback);
+  {
+    UdpSocket sender(kLoopback);
+    sender.queue(receiver.local_address(), tagged(0, 800));
+    sender.queue(other.local_address(), tagged(1, 800));
+    EXPECT_FALSE(sender.cork_queued().has_value()) << "two destinations";
+    EXPECT_EQ(sender.queued(), 2u);
+    EXPECT_EQ(sender.flush(), 0u);
+    sender.queue(receiver.local_address(), tagged(2, 500));
+    sender.queue(receiver.local_address(), tagged(3, 800));
+    EXPECT_FALSE(sender.cork_queued().has_value()) << "a longer datagram after a shorter one";
+    EXPECT_EQ(sender.queued(), 2u);
+    EXPECT_FALSE(sender.corked());
+  }
+  UdpSocket no_gso(kLoopback, UdpSocket::Offload{false, false});
+  no_gso.queue(receiver.local_address(), tagged(4, 800));
+  EXPECT_FALSE(no_gso.cork_queued().has_value());
+  EXPECT_EQ(no_gso.queued(), 1u);
+}
+
+// Many small datagrams: the cork is pushed when it holds max_segments (64) of them.
+TEST(UdpSocket, ACorkOfSmallDatagramsIsPushedAtTheSegmentLimit) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled()) GTEST_SKIP() << "kernel without UDP GSO";
+  std::vector<Datagram> expected;
+  for (std::size_t i = 0; i < 64; ++i) {
+    expected.push_back(tagged(i, 100));
+    sender.queue(receiver.local_address(), expected.back());
+    ASSERT_TRUE(sender.cork_queued().has_value());
+    EXPECT_EQ(sender.corked(), i < 63) << "datagram " << i;
+  }
+  EXPECT_EQ(sender.offload_counters().gso_sends, 1u);
+  EXPECT_EQ(sender.offload_counters().gso_segments, 64u);
+  EXPECT_EQ(receive(receiver, expected.size()), expected);
+}
+
+// A receive call asks for fewer datagrams once they are large (GRO super-packets of 3 x 16 KiB
+// here), about kReceiveBatchBytes per call, and for kBatch again once they are small;
+// last_batch_full() says whether more may be waiting.
+TEST(UdpSocket, ReceiveCallsAreSizedByTheBytesOfTheDatagramsLastReceived) {
+  UdpSocket sender(kLoopback);
+  UdpSocket receiver(kLoopback);
+  if (!sender.gso_enabled() || !receiver.gro_enabled()) GTEST_SKIP() << "kernel without UDP GSO/GRO";
+  EXPECT_EQ(receiver.receive_limit(), UdpSocket::kBatch);
+  auto send_super_packets = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      for (std::size_t k = 0; k < 3; ++k) sender.queue(receiver.local_address(), tagged(k, 16424));
+      ASSERT_EQ(sender.flush(), 0u);
+    }
+  };
+  auto wait_readable = [&] {
+    pollfd poll_fd{receiver.fd(), POLLIN, 0};
+    return poll(&poll_fd, 1, 2000) > 0;
+  };
+  std::size_t segments = 0;
+  auto count = [&](std::span<const std::byte>, const core::SocketAddress&) { ++segments; };
+  send_super_packets(2);
+  ASSERT_TRUE(wait_readable());
+  while (segments < 6) receiver.receive_batch(count);
+  const std::size_t large_limit = UdpSocket::kReceiveBatchBytes / (3 * 16424);
+  EXPECT_EQ(receiver.receive_limit(), large_limit);
+  send_super_packets(static_cast<int>(2 * large_limit + 1));
+  ASSERT_TRUE(wait_readable());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // all of them queued
+  EXPECT_EQ(receiver.receive_batch(count), large_limit);
+  EXPECT_TRUE(receiver.last_batch_full());
+  EXPECT_EQ(receiver.receive_batch(count), large_limit);
+  EXPECT_TRUE(receiver.last_batch_full());
+  EXPECT_EQ(receiver.receive_batch(count), 1u);
+  EXPECT_FALSE(receiver.last_batch_full()) << "drained";
+  EXPECT_EQ(segments, 3 * (2 + 2 * large_limit + 1));
+  sender.queue(receiver.local_address(), tagged(9, 100));
+  ASSERT_EQ(sender.flush(), 0u);
+  ASSERT_TRUE(wait_readable());
+  EXPECT_EQ(receiver.receive_batch(count), 1u);
+  EXPECT_EQ(receiver.receive_limit(), UdpSocket::kBatch) << "small datagrams: a full batch again";
+}
+
 TEST(UdpSocket, EphemeralPortsAreNeverShared) {
   rlimit limit{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);

@@ -116,6 +116,9 @@ struct Stats {
   // and the packets split from them. All zero when the kernel lacks them or TMC_UDP_GSO=0.
   std::uint64_t gso_sends = 0, gso_segments = 0;
   std::uint64_t gro_receives = 0, gro_segments = 0;
+  // Packets of streaming large sends appended to the socket's kernel cork (MSG_MORE), which
+  // consecutive sends share as one GSO super-packet (docs/wire-format.md).
+  std::uint64_t corked_packets = 0;
 };
 
 struct ChannelOptions {

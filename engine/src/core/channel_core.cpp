@@ -361,12 +361,7 @@ std::vector<int> ChannelCore::resolve_targets(const CompiledPipeline& pipeline, 
 
 Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest& per_message, TimePoint now) {
   now_ = now;
-  auto state = std::make_shared<Completion::State>();
-  Completion completion(state);
-  if (closed_) {
-    state->resolve(SendStatus::closed);
-    return completion;
-  }
+  if (closed_) return Completion(Completion::State::decided(SendStatus::closed));
   if (sequencer_role_) throw std::invalid_argument("a dedicated sequencer stamps messages; it sends none");
   if (defaults_.duplexity == Duplexity::receive_only)
     throw std::invalid_argument("duplexity: receive-only (subscribe-only): this endpoint does not send");
@@ -407,11 +402,16 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
     if (!members_[member].down) reliable |= 1ull << member;
   auto is_reliable = [&](int member) { return (reliable >> member) & 1; };
 
+  // Nothing to wait for (unreliable): the shared decided state, no allocation per send.
+  const bool decided_now = requirement.needed == 0;
+  auto state = decided_now ? Completion::State::decided(SendStatus::delivered) : std::make_shared<Completion::State>();
+  Completion completion(state);
+
   const std::uint64_t message_id = next_message_id_++;
   const std::uint32_t fragments =
       payload.empty() ? 1 : static_cast<std::uint32_t>((payload.size() + pipeline.max_payload - 1) / pipeline.max_payload);
   const TimePoint deadline = pipeline.deadline ? now + *pipeline.deadline : kNever;
-  quorum_.add(message_id, requirement, fragments, state, deadline, members_.size());
+  if (!decided_now) quorum_.add(message_id, requirement, fragments, std::move(state), deadline, members_.size());
   for (int member : requirement.counted)
     if (members_[member].down) quorum_.on_member_failed(message_id, member);
   if (deadline != kNever) arm_timer(deadline);

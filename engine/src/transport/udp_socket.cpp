@@ -197,8 +197,139 @@ void UdpSocket::set_gso_class(GsoClass gso_class) {
   }
 }
 
+// The iovecs of one queued datagram, its head and (when it has one) its tail, written at
+// iov[vectors...]; returns the new count.
+std::size_t UdpSocket::add_iovecs(const Slot& slot, iovec* iov, std::size_t vectors) {
+  iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
+  if (slot.tail_length == 0) return vectors;
+  std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
+  iov[vectors++] = {tail, slot.tail_length};
+  return vectors;
+}
+
+void UdpSocket::clear_queue() {
+  out_count_ = 0;
+  out_used_ = 0;
+  queued_bytes_ = 0;
+  borrowed_count_ = 0;
+}
+
+namespace {
+// Writes a UDP_SEGMENT control message (udp(7): the kernel cuts the payload every gso_size
+// bytes) into `control` and points `message` at it.
+void set_gso_size(msghdr& message, char* control, std::size_t segment_size) {
+  message.msg_control = control;
+  message.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_UDP;
+  header->cmsg_type = UDP_SEGMENT;
+  header->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+  const auto segment = static_cast<std::uint16_t>(segment_size);
+  std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
+}
+
+bool gso_refusal(int error) { return error == EIO || error == EINVAL || error == EMSGSIZE; }
+}  // namespace
+
+std::optional<std::size_t> UdpSocket::cork_queued() {
+  if (!gso_ || out_count_ == 0) return std::nullopt;
+  const core::SocketAddress& to = out_destinations_[0];
+  const std::uint8_t gso_class = gso_class_ ? out_classes_[0] : 0;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < out_count_; ++i) {
+    if (!(out_destinations_[i] == to) || (gso_class_ && out_classes_[i] != gso_class)) return std::nullopt;
+    bytes += out_lengths_[i];
+  }
+  // Whether the queue is datagrams of `size` each, but perhaps a shorter last.
+  auto run_of = [&](std::size_t size) {
+    for (std::size_t i = 0; i + 1 < out_count_; ++i)
+      if (out_lengths_[i] != size) return false;
+    return out_lengths_[out_count_ - 1] <= size;
+  };
+  const bool joins = corked_ && cork_destination_ == to && cork_class_ == gso_class && run_of(cork_segment_size_) &&
+                     cork_bytes_ + bytes <= gso_limits_.max_bytes &&
+                     cork_segments_ + out_count_ <= gso_limits_.max_segments;
+  const std::size_t segment_size = joins ? cork_segment_size_ : out_lengths_[0];
+  if (!joins && (!run_of(segment_size) || segment_size == 0 || segment_size > gso_limits_.max_segment_size ||
+                 bytes > gso_limits_.max_bytes || out_count_ > gso_limits_.max_segments))
+    return std::nullopt;
+
+  std::size_t lost = 0;
+  if (corked_ && !joins) lost += push_cork();
+  const std::size_t total_bytes = (corked_ ? cork_bytes_ : 0) + bytes;
+  const std::size_t total_segments = (corked_ ? cork_segments_ : 0) + out_count_;
+  const bool ends_short = out_lengths_[out_count_ - 1] < segment_size;
+  const bool push = ends_short || total_bytes + segment_size > gso_limits_.max_bytes ||
+                    total_segments + 1 > gso_limits_.max_segments;
+
+  iovec iov[2 * kBatch];
+  std::size_t vectors = 0;
+  for (std::size_t i = 0; i < out_count_; ++i) vectors = add_iovecs(out_slots_[i], iov, vectors);
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = vectors;
+  alignas(cmsghdr) char control[kOffloadControl];
+  if (!corked_) {  // the first append names the destination and the gso_size (the kernel's cork keeps both)
+    message.msg_name = const_cast<sockaddr*>(to.raw());
+    message.msg_namelen = to.length;
+    set_gso_size(message, control, segment_size);
+  }
+  ssize_t sent;
+  do sent = ::sendmsg(fd_.get(), &message, MSG_DONTWAIT | (push ? 0 : MSG_MORE));
+  while (sent < 0 && errno == EINTR);
+  const int error = errno;
+  counters_.corked_datagrams += out_count_;
+  clear_queue();
+  if (sent < 0) {
+    // udp_sendmsg discards the pending super-packet when an append or the push fails.
+    lost += total_segments;
+    corked_ = false;
+    cork_bytes_ = cork_segments_ = 0;
+    if (gso_refusal(error)) refuse_gso(error, segment_size);
+    return lost;
+  }
+  if (push) {
+    if (total_segments > 1) {
+      ++counters_.gso_sends;
+      counters_.gso_segments += total_segments;
+    }
+    corked_ = false;
+    cork_bytes_ = cork_segments_ = 0;
+    return lost;
+  }
+  corked_ = true;
+  cork_destination_ = to;
+  cork_segment_size_ = segment_size;
+  cork_class_ = gso_class;
+  cork_bytes_ = total_bytes;
+  cork_segments_ = total_segments;
+  return lost;
+}
+
+std::size_t UdpSocket::push_cork() {
+  if (!corked_) return 0;
+  const std::size_t segments = cork_segments_;
+  corked_ = false;
+  cork_bytes_ = cork_segments_ = 0;
+  msghdr message{};  // no bytes, no MSG_MORE: the kernel sends what the cork holds
+  ssize_t sent;
+  do sent = ::sendmsg(fd_.get(), &message, MSG_DONTWAIT);
+  while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    const int error = errno;
+    if (gso_refusal(error)) refuse_gso(error, cork_segment_size_);
+    return segments;
+  }
+  if (segments > 1) {
+    ++counters_.gso_sends;
+    counters_.gso_segments += segments;
+  }
+  return 0;
+}
+
 std::size_t UdpSocket::flush() {
-  if (out_count_ == 0) return 0;
+  const std::size_t lost_from_cork = push_cork();
+  if (out_count_ == 0) return lost_from_cork;
   batcher_.plan(std::span(out_destinations_.data(), out_count_), std::span(out_lengths_.data(), out_count_),
                 gso_limits_, gso_,
                 gso_class_ ? std::span<const std::uint8_t>(out_classes_.data(), out_count_) : std::span<const std::uint8_t>());
@@ -226,31 +357,16 @@ std::size_t UdpSocket::flush() {
       const std::size_t first_vector = vectors;
       // A GSO unit's iovecs are one byte stream to the kernel, cut every segment_size bytes:
       // a datagram split over a head and a tail still becomes one segment.
-      for (std::uint32_t k = 0; k < unit.count; ++k) {
-        const Slot& slot = out_slots_[order[unit.first + k]];
-        iov[vectors++] = {out_buffer_.data() + slot.head_offset, slot.head_length};
-        if (slot.tail_length == 0) continue;
-        std::byte* tail = slot.borrowed_tail ? const_cast<std::byte*>(slot.borrowed_tail) : out_buffer_.data() + slot.tail_offset;
-        iov[vectors++] = {tail, slot.tail_length};
-      }
+      for (std::uint32_t k = 0; k < unit.count; ++k) vectors = add_iovecs(out_slots_[order[unit.first + k]], iov, vectors);
       message.msg_iovlen = vectors - first_vector;
-      if (unit.segment_size) {  // udp(7): the kernel cuts the payload every gso_size bytes
-        message.msg_control = control[i];
-        message.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
-        cmsghdr* header = CMSG_FIRSTHDR(&message);
-        header->cmsg_level = SOL_UDP;
-        header->cmsg_type = UDP_SEGMENT;
-        header->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-        const auto segment = static_cast<std::uint16_t>(unit.segment_size);
-        std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
-      }
+      if (unit.segment_size) set_gso_size(message, control[i], unit.segment_size);
     }
     const int sent = ::sendmmsg(fd_.get(), headers, static_cast<unsigned>(count), MSG_DONTWAIT);
     if (sent < 0) {
       const int error = errno;
       if (error == EINTR) continue;
       const GsoBatcher::Unit unit = units[done];
-      if (unit.segment_size && (error == EIO || error == EINVAL || error == EMSGSIZE)) {
+      if (unit.segment_size && gso_refusal(error)) {
         refuse_gso(error, unit.segment_size);
         std::vector<GsoBatcher::Unit> singles;
         for (std::uint32_t k = 0; k < unit.count; ++k) singles.push_back({unit.first + k, 1, 0});
@@ -270,11 +386,8 @@ std::size_t UdpSocket::flush() {
       }
     done += static_cast<std::size_t>(sent);
   }
-  out_count_ = 0;
-  out_used_ = 0;
-  queued_bytes_ = 0;
-  borrowed_count_ = 0;
-  return failed;
+  clear_queue();
+  return failed + lost_from_cork;
 }
 
 // EIO: the route cannot checksum-offload (a GSO send needs CHECKSUM_PARTIAL) — never again.
@@ -344,10 +457,16 @@ std::size_t UdpSocket::receive_batch(
   std::byte* buffer = buffers.data.get();
   auto* headers = buffers.headers;
   auto* sources = buffers.sources;
+  const std::size_t limit = receive_limit_;
   int received;
-  do received = ::recvmmsg(fd_.get(), headers, kBatch, MSG_DONTWAIT, nullptr);
+  do received = ::recvmmsg(fd_.get(), headers, static_cast<unsigned>(limit), MSG_DONTWAIT, nullptr);
   while (received < 0 && errno == EINTR);
+  last_batch_full_ = received > 0 && static_cast<std::size_t>(received) == limit;
   if (received <= 0) return 0;
+  std::size_t bytes = 0;
+  for (int i = 0; i < received; ++i) bytes += headers[i].msg_len;
+  const std::size_t average = std::max<std::size_t>(1, bytes / static_cast<std::size_t>(received));
+  receive_limit_ = std::clamp(kReceiveBatchBytes / average, kMinReceiveBatch, kBatch);
   for (int i = 0; i < received; ++i) {
     msghdr& message = headers[i].msg_hdr;
     const socklen_t source_length = message.msg_namelen;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,7 @@ class UdpSocket {
   struct OffloadCounters {
     std::uint64_t gso_sends = 0, gso_segments = 0;
     std::uint64_t gro_receives = 0, gro_segments = 0;
+    std::uint64_t corked_datagrams = 0;  // appended to the kernel's cork (cork_queued), lost ones included
   };
 
   // Binds to `local` (port 0: ephemeral). Throws std::system_error.
@@ -76,14 +78,47 @@ class UdpSocket {
   // Returns datagrams that could not be sent (socket buffer full or error); they are dropped.
   // A GSO super-packet the kernel refuses (EIO, EINVAL, EMSGSIZE) is sent again datagram by
   // datagram.
+  // flush() pushes an open kernel cork first (see cork_queued), so datagrams keep their order.
   std::size_t flush();
   std::size_t queued() const { return out_count_; }
+
+  // Kernel corking (udp(7): MSG_MORE with a UDP_SEGMENT gso_size): consecutive sends of
+  // equal-size datagrams to one destination are appended to one pending super-packet in the
+  // kernel, which copies the bytes during the call (a borrowed payload may change as soon as it
+  // returns), and leave together as one GSO send. The stack's per-datagram work (route lookup,
+  // skb, the loopback/veth receive path, the receiver's wake-up) is then paid once per
+  // super-packet, without a copy in user space. Contract:
+  //  * cork_queued(): when GSO is on and everything queued is one run — datagrams to one
+  //    destination (and of one GSO class), all of one size except perhaps a shorter last, within
+  //    the GsoBatcher limits — appends them to the cork and returns how many datagrams were lost
+  //    (when an append fails the kernel discards the whole pending super-packet: those are
+  //    counted too). An open cork the run cannot join (other destination, size or class, or the
+  //    run would outgrow the limits) is pushed first. The call pushes the cork itself when no
+  //    further datagram of this size would fit or the run ends with a shorter datagram.
+  //    nullopt: the queue is not one such run; nothing was done (flush() it).
+  //  * corked(): a pending super-packet waits in the kernel. It leaves with the next flush(),
+  //    push_cork(), or a cork_queued() it cannot join — nothing else sends it, so the owner must
+  //    make sure one of them follows soon (Channel posts a flush to its runtime thread). Closing
+  //    the socket discards it.
+  std::optional<std::size_t> cork_queued();
+  bool corked() const { return corked_; }
+  // Sends the pending super-packet; returns the datagrams lost (0 when nothing was corked).
+  std::size_t push_cork();
   std::size_t queued_bytes() const { return queued_bytes_; }
 
   // Receives up to kBatch datagrams; calls `on_datagram` for each — for each segment of a
   // coalesced (UDP_GRO) datagram, so every call is one datagram as its sender sent it. Returns
   // how many datagrams the kernel returned (0 when the socket is drained; <= kBatch).
+  // Each call asks for at most receive_limit() datagrams: kBatch, fewer when the last call's
+  // datagrams were large (UDP_GRO super-packets), so one call copies about kReceiveBatchBytes —
+  // a batch that stays in the CPU's cache while its segments are parsed and copied out
+  // (64 coalesced 48 KiB datagrams are 3 MiB, more than this machine's 2 MiB L2).
+  // last_batch_full(): the call filled its limit, so more may be waiting.
   std::size_t receive_batch(const std::function<void(std::span<const std::byte>, const core::SocketAddress&)>& on_datagram);
+  static constexpr std::size_t kReceiveBatchBytes = 256 * 1024;
+  static constexpr std::size_t kMinReceiveBatch = 4;
+  std::size_t receive_limit() const { return receive_limit_; }
+  bool last_batch_full() const { return last_batch_full_; }
 
   // Drains the error queue (EPOLLERR): calls `on_error(destination, errno)` for each ICMP error
   // answering a datagram sent to `destination` (ECONNREFUSED: port unreachable). Returns how
@@ -113,6 +148,8 @@ class UdpSocket {
   GsoBatcher::Limits gso_limits_;
   int gso_refusals_ = 0;  // EINVAL/EMSGSIZE refusals so far (each lowers max_segment_size)
   OffloadCounters counters_;
+  std::size_t receive_limit_ = kBatch;
+  bool last_batch_full_ = false;
   // Send queue: datagrams of up to two pieces. The head (a whole packet, or its header) is
   // always copied into one arena; the tail (a payload) is in the arena too, or — borrowed —
   // still in the caller's memory (queue_borrowed, until flush/own_borrowed). Offsets, not
@@ -137,6 +174,14 @@ class UdpSocket {
   std::size_t queued_bytes_ = 0;
   std::size_t borrowed_count_ = 0;
   GsoClass gso_class_;
+  // The kernel's pending super-packet (cork_queued): where to, its gso_size and GSO class, and
+  // what it holds so far.
+  bool corked_ = false;
+  core::SocketAddress cork_destination_;
+  std::size_t cork_segment_size_ = 0, cork_bytes_ = 0, cork_segments_ = 0;
+  std::uint8_t cork_class_ = 0;
+  void clear_queue();
+  std::size_t add_iovecs(const Slot& slot, struct iovec* iov, std::size_t vectors);
 };
 
 }  // namespace tmc::transport

@@ -1190,7 +1190,8 @@ std::string Bridge::stats(bool prometheus) {
           << "  packets sent " << stats.packets_sent << ", received " << stats.packets_received << ", retransmissions "
           << stats.retransmissions << ", abandoned " << stats.abandoned << ", malformed " << stats.malformed_dropped
           << "\n  udp gso sends " << stats.gso_sends << " (" << stats.gso_segments << " packets), gro receives "
-          << stats.gro_receives << " (" << stats.gro_segments << " packets)"
+          << stats.gro_receives << " (" << stats.gro_segments << " packets), corked " << stats.corked_packets
+          << " packets"
           << "\n  rtt smoothed " << stats.smoothed_rtt_us << " us, p99 " << stats.rtt_p99_us << " us\n"
           << "  writes sent directly (no socketpair hop) " << connection->direct_sends_.load() << "\n";
     }

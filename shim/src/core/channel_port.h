@@ -25,6 +25,7 @@ struct PortStats {
   // UDP GSO super-packets sent (and the packets in them), GRO-coalesced datagrams received
   // (and the packets split from them): tmc::ChannelStats.
   std::uint64_t gso_sends = 0, gso_segments = 0, gro_receives = 0, gro_segments = 0;
+  std::uint64_t corked_packets = 0;  // through the kernel's cork (streaming large sends)
   double smoothed_rtt_us = 0, rtt_p99_us = 0;
 };
 

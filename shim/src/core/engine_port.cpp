@@ -99,6 +99,7 @@ class EnginePort : public ChannelPort {
     out.gso_segments = stats.gso_segments;
     out.gro_receives = stats.gro_receives;
     out.gro_segments = stats.gro_segments;
+    out.corked_packets = stats.corked_packets;
     out.smoothed_rtt_us = std::chrono::duration<double, std::micro>(stats.smoothed_rtt).count();
     out.rtt_p99_us = std::chrono::duration<double, std::micro>(stats.rtt_p99).count();
     return out;
