@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -136,7 +137,7 @@ struct Channel::Impl : core::ChannelCore::Output {
         dropped_sends += *lost;
         if (flow_controlled) send_space.notify_all();
         const TimePoint now = Clock::now();
-        if (socket->corked() && coalescer.cork_left_open(now)) arm_cork_timer(coalescer.cork_deadline() - now);
+        if (socket->corked() && coalescer.cork_left_open(now)) arm_cork_timer(transport::SendCoalescer::kCorkHold);
         arm_timer();
         coalescer.sent_directly(now);
         return false;
@@ -160,13 +161,18 @@ struct Channel::Impl : core::ChannelCore::Output {
   // cork meanwhile or leaves the lock.
   transport::UniqueFd cork_timer;
   core::Duration cork_retry = transport::SendCoalescer::kCorkHold;  // runtime thread only
-  void arm_cork_timer(core::Duration delay) {
+  // Arms the one-shot timerfd `fd` to fire `delay` from now (at least 1 us); std::nullopt
+  // disarms it.
+  static void set_timerfd(int fd, std::optional<core::Duration> delay) {
     itimerspec spec{};
-    delay = std::max<core::Duration>(delay, std::chrono::microseconds(1));
-    spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
-    spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
-    ::timerfd_settime(cork_timer.get(), 0, &spec, nullptr);
+    if (delay) {
+      const auto wait = std::max<core::Duration>(*delay, std::chrono::microseconds(1));
+      spec.it_value.tv_sec = static_cast<time_t>(wait.count() / 1000000000);
+      spec.it_value.tv_nsec = static_cast<long>(wait.count() % 1000000000);
+    }
+    ::timerfd_settime(fd, 0, &spec, nullptr);
   }
+  void arm_cork_timer(core::Duration delay) { set_timerfd(cork_timer.get(), delay); }
   void on_cork_timer() {
     std::uint64_t expirations;
     [[maybe_unused]] auto got = ::read(cork_timer.get(), &expirations, sizeof expirations);
@@ -193,13 +199,7 @@ struct Channel::Impl : core::ChannelCore::Output {
     // that moves the retransmission timer later, or per cork pushed before its deadline).
     if (next == armed || (armed != core::kNever && next > armed)) return;
     armed = next;
-    itimerspec spec{};
-    if (next != core::kNever) {
-      const auto delay = std::max<core::Duration>(next - Clock::now(), std::chrono::microseconds(1));
-      spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
-      spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
-    }
-    ::timerfd_settime(timer.get(), 0, &spec, nullptr);
+    set_timerfd(timer.get(), next == core::kNever ? std::nullopt : std::optional<core::Duration>(next - Clock::now()));
   }
 
   // At most this many packets are fed per drain / receive wake-up, so timers and other channels

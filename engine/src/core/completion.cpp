@@ -32,11 +32,13 @@ std::shared_ptr<Completion::State> Completion::State::decided(SendStatus outcome
     state->status = status;
     return state;
   };
-  static const std::shared_ptr<State> kDecided[] = {
-      make(SendStatus::pending),  make(SendStatus::delivered), make(SendStatus::expired),
-      make(SendStatus::failed),   make(SendStatus::closed),    make(SendStatus::refused)};
+  // Indexed by SendStatus; pending (0) has no shared state: each pending completion has its own.
+  static const std::shared_ptr<State> kDecided[] = {nullptr,
+                                                    make(SendStatus::delivered), make(SendStatus::expired),
+                                                    make(SendStatus::failed),    make(SendStatus::closed),
+                                                    make(SendStatus::refused)};
   static_assert(static_cast<int>(SendStatus::pending) == 0 && static_cast<int>(SendStatus::refused) == 5);
-  if (outcome == SendStatus::pending) return std::make_shared<State>();  // pending: its own
+  if (outcome == SendStatus::pending) return std::make_shared<State>();
   return kDecided[static_cast<int>(outcome)];
 }
 
