@@ -223,5 +223,39 @@ TEST(QuorumTracker, UnknownMessageIdsAreIgnored) {
   EXPECT_EQ(tracker.size(), 0u);
 }
 
+// A finished message's node is reused by the next add(): nothing of its counts, members,
+// deadline or completion carries over.
+TEST(QuorumTracker, AReusedNodeStartsFromNothing) {
+  QuorumTracker tracker;
+  auto first = state();
+  tracker.add(1, all_of({0, 1}), 2, first, kStart + 5ms, 3);
+  tracker.on_fragment_acked(1, 0);
+  tracker.on_fragment_acked(1, 0);  // member 0 complete: acked = 1
+  tracker.on_member_failed(1, 1);   // impossible now
+  EXPECT_EQ(first->status, SendStatus::failed);
+  auto second = state();  // takes the node of message 1
+  tracker.add(2, {{1, 2}, 2}, 1, second, kNever, 3);
+  EXPECT_EQ(tracker.size(), 1u);
+  tracker.on_fragment_acked(2, 0);  // not counted for message 2
+  tracker.on_fragment_acked(2, 1);
+  EXPECT_EQ(second->status, SendStatus::pending) << "acked/failed of message 1 must not count";
+  EXPECT_TRUE(tracker.expire(kStart + 10ms).empty()) << "message 1's deadline went with it";
+  tracker.on_fragment_acked(2, 2);
+  EXPECT_EQ(second->status, SendStatus::delivered);
+  // Many messages in flight, finished in bursts: every one completes exactly when due.
+  std::vector<std::shared_ptr<Completion::State>> states;
+  for (std::uint64_t round = 0; round < 3; ++round) {
+    for (std::uint64_t i = 0; i < 5000; ++i) {
+      states.push_back(state());
+      tracker.add(100 + round * 5000 + i, all_of({0, 2}), 1, states.back(), kNever, 3);
+    }
+    for (std::uint64_t i = 0; i < 5000; ++i) tracker.on_fragment_acked(100 + round * 5000 + i, 2);
+    for (std::uint64_t i = 0; i < 5000; ++i) EXPECT_EQ(states[round * 5000 + i]->status, SendStatus::pending);
+    for (std::uint64_t i = 0; i < 5000; ++i) tracker.on_fragment_acked(100 + round * 5000 + i, 0);
+    for (std::uint64_t i = 0; i < 5000; ++i) ASSERT_EQ(states[round * 5000 + i]->status, SendStatus::delivered);
+    EXPECT_EQ(tracker.size(), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace tmc::core

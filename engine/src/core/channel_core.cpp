@@ -429,12 +429,20 @@ Completion ChannelCore::send(std::span<const std::byte> payload, const Manifest&
   }
   auto enqueue = [&](Stream& stream, std::uint64_t mask) {
     if (flow_control_) ++held_[message_id].backlogs;
-    stream.backlog.push_back(Outgoing{message_id, payload, nullptr, pipeline.flags, mask, fragments});
+    stream.backlog.push_back(Outgoing{message_id, payload, nullptr, {}, pipeline.flags, mask, fragments});
     // Left (wholly or some fragments) for a later pump, after the application's bytes are gone:
     // the message gets its own copy (also when pump throws).
     auto own_what_is_left = [&] {
       if (stream.backlog.empty() || stream.backlog.back().message_id != message_id) return;
       Outgoing& left = stream.backlog.back();
+      if (left.fragment_count == 1) {  // nothing of it left yet: staged as its packet
+        std::vector<std::byte> staged = stream.window.take_buffer();
+        staged.resize(TMC_DATA_HEADER_SIZE);
+        staged.insert(staged.end(), payload.begin(), payload.end());
+        left.payload = std::span<const std::byte>(staged).subspan(TMC_DATA_HEADER_SIZE);
+        left.staged = std::move(staged);  // the heap buffer, and with it `payload`, stays put
+        return;
+      }
       if (!shared_payload) shared_payload = std::make_shared<const std::vector<std::byte>>(payload.begin(), payload.end());
       left.owner = shared_payload;
       left.payload = *shared_payload;
@@ -559,12 +567,17 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     // fragment are appended to a recycled buffer, no zero-fill. An unreliable one is sent as
     // header ++ fragment straight from the message; from the application's own bytes while
     // this is the send() that queued it (Output::transmit borrowed_for_send).
-    if (reliable_mask) {
+    const bool staged = !message.staged.empty();
+    if (reliable_mask && staged) {
+      packet.bytes = std::move(message.staged);  // [room][payload]: `fragment` still points into it
+      std::memcpy(packet.bytes.data(), header.data(), header.size());
+    } else if (reliable_mask) {
       packet.bytes = stream.window.take_buffer();  // recycled capacity
       packet.bytes.assign(header.begin(), header.end());
       packet.bytes.insert(packet.bytes.end(), fragment.begin(), fragment.end());
     }
-    const bool borrowed = !message.owner;
+    // Staged bytes die with the backlog entry: the Output copies them (not borrowed).
+    const bool borrowed = !message.owner && !staged;
     auto transmit = [&](const SocketAddress& to) {
       if (reliable_mask) output_.transmit(to, packet.bytes);
       else output_.transmit(to, header, fragment, borrowed);
@@ -601,6 +614,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     stream.window.record(std::move(packet));
     if (++message.next_fragment == message.fragment_count) {
       const std::uint64_t done = message.message_id;
+      if (!message.staged.empty()) stream.window.give_buffer(std::move(message.staged));  // sent unreliably
       stream.backlog.pop_front();
       if (flow_control_) release_held(done, false, true);
     }

@@ -133,11 +133,15 @@ class ChannelCore : private SendStream::Events {
   };
   struct Outgoing {
     std::uint64_t message_id;
-    // The message's bytes: the application's own (`owner` empty) while the send() that queued
-    // it runs, else *owner — send() copies a message into `owner` only when it is still in the
-    // backlog as send() returns (window, credit or pacing held it back), once for every stream.
+    // The message's bytes: the application's own (`owner` and `staged` empty) while the send()
+    // that queued it runs. A message still in the backlog as send() returns (window, credit or
+    // pacing held it back) gets its own copy: a one-packet message in `staged`, a buffer of
+    // the stream's pool laid out as its packet, [TMC_DATA_HEADER_SIZE bytes of room][payload],
+    // which pump() completes with the header and keeps as the packet's bytes (one copy, no
+    // allocation once the pool is warm); a fragmented one in *owner, once for every stream.
     std::span<const std::byte> payload;
     std::shared_ptr<const std::vector<std::byte>> owner;
+    std::vector<std::byte> staged;
     std::uint16_t flags;
     std::uint64_t reliable_mask;  // stream positions
     std::uint32_t fragment_count;

@@ -12,21 +12,43 @@ void QuorumTracker::add(std::uint64_t message_id, const Requirement& requirement
     completion->resolve(SendStatus::failed);
     return;
   }
-  Pending pending;
-  pending.completion = std::move(completion);
-  pending.remaining.assign(member_count, kNotCounted);
-  for (int member : requirement.counted) pending.remaining[member] = fragments;
-  pending.needed = requirement.needed;
-  pending.counted = requirement.counted.size();
-  pending.deadline = deadline;
-  auto [it, inserted] = messages_.emplace(message_id, std::move(pending));
+  auto fill = [&](Pending& pending) {
+    pending.completion = std::move(completion);
+    pending.remaining.assign(member_count, kNotCounted);  // keeps a recycled node's capacity
+    for (int member : requirement.counted) pending.remaining[member] = fragments;
+    pending.needed = requirement.needed;
+    pending.counted = requirement.counted.size();
+    pending.acked = pending.failed = 0;
+    pending.deadline = deadline;
+  };
+  bool inserted = false;
+  if (!spare_nodes_.empty()) {  // a finished message's node
+    Messages::node_type node = std::move(spare_nodes_.back());
+    spare_nodes_.pop_back();
+    node.key() = message_id;
+    fill(node.mapped());
+    auto result = messages_.insert(std::move(node));
+    inserted = result.inserted;
+    if (!inserted) {  // the id is pending already: the first registration stands
+      result.node.mapped().completion.reset();
+      recycle(std::move(result.node));
+    }
+  } else {
+    Pending pending;
+    fill(pending);
+    inserted = messages_.emplace(message_id, std::move(pending)).second;
+  }
   if (inserted && deadline != kNever) deadlines_.emplace(deadline, message_id);
 }
 
-void QuorumTracker::finish(std::unordered_map<std::uint64_t, Pending>::iterator it, SendStatus status) {
+void QuorumTracker::recycle(Messages::node_type&& node) {
+  if (spare_nodes_.size() < kSpareNodes) spare_nodes_.push_back(std::move(node));
+}
+
+void QuorumTracker::finish(Messages::iterator it, SendStatus status) {
   auto completion = std::move(it->second.completion);
   if (it->second.deadline != kNever) deadlines_.erase({it->second.deadline, it->first});
-  messages_.erase(it);
+  recycle(messages_.extract(it));
   completion->resolve(status);
 }
 

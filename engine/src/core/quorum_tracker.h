@@ -53,8 +53,15 @@ class QuorumTracker {
     std::size_t failed = 0;
     TimePoint deadline = kNever;
   };
-  void finish(std::unordered_map<std::uint64_t, Pending>::iterator it, SendStatus status);
-  std::unordered_map<std::uint64_t, Pending> messages_;
+  using Messages = std::unordered_map<std::uint64_t, Pending>;
+  void finish(Messages::iterator it, SendStatus status);
+  // Nodes of finished messages (with their `remaining` capacity) are reused by the next add():
+  // a reliable sender adds one per message on its thread and finishes it on the runtime
+  // thread, a pattern that sent every node through glibc's cross-thread free path.
+  void recycle(Messages::node_type&& node);
+  static constexpr std::size_t kSpareNodes = 4096;
+  Messages messages_;
+  std::vector<Messages::node_type> spare_nodes_;
   std::set<std::pair<TimePoint, std::uint64_t>> deadlines_;  // (deadline, id) of pending messages with one
 };
 

@@ -121,9 +121,14 @@ class SendStream {
 
   // An empty buffer for the next packet's bytes: recycled from packets that left the window.
   std::vector<std::byte> take_buffer() { return buffers_.take(); }
+  void give_buffer(std::vector<std::byte>&& buffer) { buffers_.give(std::move(buffer)); }
   const BufferPool& buffers() const { return buffers_; }
-  // At most this many recycled buffers (and kRecycledBytes of them) per stream.
-  static constexpr std::size_t kRecycledBuffers = 256;
+  // At most this many recycled buffers (and kRecycledBytes of them) per stream. The count
+  // covers a backlog of staged one-packet messages (ChannelCore::Outgoing::staged) as large as
+  // an application's usual outstanding sends: a burst of thousands is taken from the pool and
+  // comes back to it as they are acknowledged, instead of going through malloc on the sending
+  // thread and free on the runtime thread.
+  static constexpr std::size_t kRecycledBuffers = 4096;
   static constexpr std::size_t kRecycledBytes = 4u << 20;
 
  private:
