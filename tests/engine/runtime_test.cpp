@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <ctime>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -151,6 +153,60 @@ TEST(Runtime, APostOfARemovedFdIsDropped) {
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(runs.load(), 0);
   loop.remove(blocker.get());
+}
+
+// TMC_BUSY_POLL_US: off unless set to a number of microseconds, capped, garbage refused.
+TEST(Runtime, BusyPollIsOffUnlessConfiguredCappedAndGarbageIsRefused) {
+  ::unsetenv("TMC_BUSY_POLL_US");
+  EXPECT_EQ(Runtime::Impl::configured_busy_poll(), core::Duration::zero());
+  ::setenv("TMC_BUSY_POLL_US", "50", 1);
+  EXPECT_EQ(Runtime::Impl::configured_busy_poll(), core::Duration(50us));
+  ::setenv("TMC_BUSY_POLL_US", "999999", 1);
+  EXPECT_EQ(Runtime::Impl::configured_busy_poll(), core::Duration(std::chrono::microseconds(Runtime::Impl::kMaxBusyPollMicroseconds)));
+  ::setenv("TMC_BUSY_POLL_US", "50us", 1);
+  EXPECT_EQ(Runtime::Impl::configured_busy_poll(), core::Duration::zero());
+  ::setenv("TMC_BUSY_POLL_US", "-3", 1);
+  EXPECT_EQ(Runtime::Impl::configured_busy_poll(), core::Duration::zero());
+  ::unsetenv("TMC_BUSY_POLL_US");
+}
+
+// A busy-polling loop still runs every readiness event and every post, and it sleeps once the
+// bounded poll after the last event is over: an idle loop costs no CPU.
+TEST(Runtime, ABusyPollingLoopRunsEveryEventAndPostAndSleepsWhenIdle) {
+  ::setenv("TMC_BUSY_POLL_US", "1000", 1);
+  Runtime runtime;  // reads the variable as it starts
+  ::unsetenv("TMC_BUSY_POLL_US");
+  auto& loop = runtime.impl();
+  auto fd = make_eventfd();
+  std::atomic<std::uint64_t> read_total{0};
+  std::atomic<int> posted{0};
+  loop.add(fd.get(), EPOLLIN, [&](std::uint32_t events) {
+    if (events & Runtime::Impl::kPosted) ++posted;
+    std::uint64_t value = 0;
+    if ((events & EPOLLIN) && ::read(fd.get(), &value, sizeof value) == 8) read_total += value;
+  });
+  std::uint64_t written = 0;
+  for (int i = 1; i <= 200; ++i) {  // events and posts while the loop polls and while it sleeps
+    const std::uint64_t one = 1;
+    ASSERT_EQ(::write(fd.get(), &one, sizeof one), 8);
+    ++written;
+    if (i % 3 == 0) loop.post(fd.get());
+    if (i % 50 == 0) std::this_thread::sleep_for(5ms);  // past the poll: asleep
+  }
+  ASSERT_TRUE(eventually([&] { return read_total.load() == written; }));
+  ASSERT_TRUE(eventually([&] { return posted.load() >= 1; }));
+  const int posts_seen = posted.load();
+  loop.post(fd.get());
+  ASSERT_TRUE(eventually([&] { return posted.load() > posts_seen; })) << "a post after the last event still runs";
+  // Idle: 300 ms after a 1 ms poll cost at most the poll, not 300 ms of spinning.
+  std::this_thread::sleep_for(20ms);
+  timespec before{}, after{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &before);
+  std::this_thread::sleep_for(300ms);
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after);
+  const double cpu_ms = (after.tv_sec - before.tv_sec) * 1e3 + (after.tv_nsec - before.tv_nsec) / 1e6;
+  EXPECT_LT(cpu_ms, 60.0) << "the loop kept polling while idle";
+  loop.remove(fd.get());
 }
 
 }  // namespace

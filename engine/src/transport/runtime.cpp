@@ -2,7 +2,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <system_error>
 #include <vector>
@@ -10,6 +13,18 @@
 #include "transport/runtime_impl.h"
 
 namespace tmc {
+
+core::Duration Runtime::Impl::configured_busy_poll() {
+  const char* text = std::getenv("TMC_BUSY_POLL_US");
+  if (!text || !*text) return core::Duration::zero();
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (*end != '\0' || value < 0) {
+    SPDLOG_WARN("TMC_BUSY_POLL_US='{}' is not a number of microseconds; busy polling stays off", text);
+    return core::Duration::zero();
+  }
+  return std::chrono::microseconds(std::min(value, kMaxBusyPollMicroseconds));
+}
 
 Runtime::Impl::Impl() {
   epoll_ = transport::UniqueFd(transport::make_engine_fd(::epoll_create1(EPOLL_CLOEXEC)));
@@ -20,6 +35,7 @@ Runtime::Impl::Impl() {
   event.events = EPOLLIN;
   event.data.fd = wake_.get();
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &event);
+  busy_poll_ = configured_busy_poll();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -101,10 +117,23 @@ void Runtime::Impl::run_posted() {
 void Runtime::Impl::run() {
   constexpr int kEvents = 64;
   epoll_event events[kEvents];
+  bool found_work = false;
   while (!stopping_) {
     run_posted();
     if (stopping_) break;
-    const int ready = ::epoll_wait(epoll_.get(), events, kEvents, -1);
+    // Busy poll (opt-in, TMC_BUSY_POLL_US): after a wake-up that found work, look again
+    // without sleeping for a bounded time before blocking. A datagram that arrives while this
+    // thread sleeps costs its sender a wake-up of this thread (on a VM an inter-processor
+    // interrupt, measured at tens of microseconds of CPU), and this thread a context switch.
+    int ready = 0;
+    if (busy_poll_ > core::Duration::zero() && found_work) {
+      const core::TimePoint until = core::Clock::now() + busy_poll_;
+      do {
+        ready = ::epoll_wait(epoll_.get(), events, kEvents, 0);
+      } while (ready == 0 && !stopping_ && core::Clock::now() < until);
+    }
+    if (ready == 0) ready = ::epoll_wait(epoll_.get(), events, kEvents, -1);
+    found_work = ready > 0;
     {
       std::lock_guard lock(posted_mutex_);
       awake_ = true;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tmc/channel.h"
+#include "core/clock.h"
 #include "transport/fd_util.h"
 
 namespace tmc {
@@ -37,6 +38,12 @@ struct Runtime::Impl {
   // post from a handler, or while the loop is busy, costs no system call. Thread-safe.
   void post(int fd);
 
+  // TMC_BUSY_POLL_US (unset, empty or 0: off; garbage: off with a warning; at most
+  // kMaxBusyPollMicroseconds): how long the loop keeps polling epoll without sleeping after a
+  // wake-up that found work, before it blocks. Each runtime reads it when it starts.
+  static core::Duration configured_busy_poll();
+  static constexpr long kMaxBusyPollMicroseconds = 1000;
+
  private:
   void run();
   void run_posted();
@@ -49,6 +56,7 @@ struct Runtime::Impl {
   std::vector<int> posted_;
   bool awake_ = true;           // false only while the loop is (about to be) in epoll_wait
   std::atomic<bool> stopping_{false};
+  core::Duration busy_poll_{0};  // configured_busy_poll() at construction
   std::thread thread_;
 };
 
