@@ -4,7 +4,7 @@
 #
 #   sudo engine/bench/cc_netns_bench.sh [--losses 0,0.0025,0.005,0.01] [--seconds 3] [--rounds 5]
 #                                       [--size 1400] [--tcp-write 131072] [--arms loss-tolerant,aimd,tcp,tcp-bbr]
-#                                       [--keep-offloads]
+#                                       [--keep-offloads] [--busy-poll-us 50]
 #                                       [--cc-param KEY=VALUE]...   (loss-tolerant parameters)
 #
 # Topology: two netns (sender A 10.78.<k>.1, receiver B 10.78.<k>.2) joined by one veth pair,
@@ -24,6 +24,10 @@
 # speed drifts over minutes — a VM with busy neighbours — moves both runs of a pair alike, while
 # it can move one loss rate's median against the other's); the ratios of the medians are
 # printed beside them.
+# The TMC arms run with the runtime's bounded busy poll (TMC_BUSY_POLL_US, docs/transport.md:
+# a runtime thread that found work polls that long before it sleeps), --busy-poll-us 50 by
+# default; --busy-poll-us 0 runs the library's default (off). Kernel TCP needs no such knob: its
+# receive path runs in the sender's softirq, with no thread hand-off in user space.
 # Cleanup (trap on EXIT/INT/TERM, also on failure): child processes by pid, both netns (with
 # them the veths and tc filters).
 # BUILD_DIR: build directory holding tmc-cc-netns-bench and ebpf/tmc-loss (default <repo>/build).
@@ -42,6 +46,7 @@ size=1400        # TMC message size
 tcp_write=131072 # TCP send() size (iperf3's default; sub-MSS writes cripple TCP under loss)
 arms="loss-tolerant,aimd,tcp,tcp-bbr"  # tcp = kernel TCP cubic (the baseline), tcp-bbr = kernel BBR
 keep_offloads=0
+busy_poll_us=50
 cc_params=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,11 +57,13 @@ while [ $# -gt 0 ]; do
     --tcp-write) tcp_write=$2; shift 2 ;;
     --arms) arms=$2; shift 2 ;;
     --keep-offloads) keep_offloads=1; shift ;;
+    --busy-poll-us) busy_poll_us=$2; shift 2 ;;
     --cc-param) cc_params+=(--cc-param "$2"); shift 2 ;;   # for the loss-tolerant arm
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "cc_netns_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[[ "$busy_poll_us" =~ ^[0-9]+$ ]] || { echo "cc_netns_bench: --busy-poll-us takes a whole number of microseconds" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "cc_netns_bench: needs root (netns, tc, BPF)" >&2; exit 1; }
 for tool in "$bench" "$loss_cli"; do
   [ -x "$tool" ] || { echo "cc_netns_bench: $tool missing: cmake --build $build --target tmc-cc-netns-bench tmc-loss" >&2; exit 1; }
@@ -114,7 +121,7 @@ run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans r
     ip netns exec "$ns_a" "$loss_cli" attach --dev eth0 --rate "$loss" --seed $((round * 2 + 1)) >/dev/null
     ip netns exec "$ns_b" "$loss_cli" attach --dev eth0 --rate "$loss" --seed $((round * 2 + 2)) >/dev/null
   fi
-  ip netns exec "$ns_b" "$bench" receive --transport "$transport" --cc "$cc" --self "$self_b" --peer "$self_a" \
+  ip netns exec "$ns_b" env TMC_BUSY_POLL_US="$busy_poll_us" "$bench" receive --transport "$transport" --cc "$cc" --self "$self_b" --peer "$self_a" \
     --idle-seconds 1.5 --max-seconds $((seconds * 3 + 10)) >"$out_r" 2>&1 &
   local receiver=$!
   pids+=("$receiver")
@@ -123,7 +130,7 @@ run_once() {  # arm loss round -> appends "arm loss round goodput_MBps retrans r
     sleep 0.05; waited=$((waited + 1))
     [ $waited -lt 100 ] || { echo "cc_netns_bench: receiver did not start: $(cat "$out_r")" >&2; exit 1; }
   done
-  ip netns exec "$ns_a" timeout $((seconds + 15)) "$bench" send --transport "$transport" --cc "$cc" \
+  ip netns exec "$ns_a" env TMC_BUSY_POLL_US="$busy_poll_us" timeout $((seconds + 15)) "$bench" send --transport "$transport" --cc "$cc" \
     --self "$self_a" --peer "$self_b" --seconds "$seconds" --size "$size" --tcp-write "$tcp_write" "${params[@]}" >"$out_s" 2>&1 &
   local sender=$!
   pids+=("$sender")
@@ -158,7 +165,7 @@ IFS=, read -ra loss_list <<<"$losses"
 IFS=, read -ra arm_list <<<"$arms"
 results="$work/results"
 : >"$results"
-echo "cc_netns_bench: $(uptime)" >&2
+echo "cc_netns_bench: TMC arms with TMC_BUSY_POLL_US=$busy_poll_us; $(uptime)" >&2
 # Within a round the first and the last loss rate run first, back to back (0%, 1%, then 0.25%,
 # 0.5%): the goals compare an arm at the last rate with the same arm at the first and with TCP
 # at the last, so those runs are a loss block apart (seconds), not the whole round (a minute

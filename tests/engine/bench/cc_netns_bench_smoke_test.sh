@@ -46,6 +46,7 @@ order=$(grep -E "^  (loss-tolerant|tcp) " "$out" | awk '{print $1 "@" $2}' | tr 
 grep -qE "^loss-tolerant +1\.00%" "$out" || fail "no table row for loss-tolerant at 1%"
 grep -qE "^Goals at 1\.00% loss \(judged on the per-round paired ratios\)" "$out" || fail "no goal line"
 grep -q "SENDER_ENGINE .*retransmissions=" "$raw" || fail "RAW holds no engine statistics"
+grep -q "TMC arms with TMC_BUSY_POLL_US=50;" "$out" || fail "the TMC arms' busy poll is not the documented default"
 # Cleanup: neither netns of this benchmark run is left.
 left=$(ip netns list | grep -cE "^tmccc${bench}[ab]( |$)" || true)
 [ "$left" = 0 ] || fail "$left benchmark netns left behind: $(ip netns list | grep "^tmccc${bench}")"
