@@ -692,6 +692,21 @@ TEST(ChannelCoreZeroCopy, BackloggedUnreliableMessageIsCopiedBeforeSendReturns) 
   EXPECT_LT(lent, 20u);
 }
 
+// A reliable-buffer-reuse test's verdict: every send completed, the receiver got message i
+// (counter i, bytes intact) as its i-th delivery, the loss was recovered by retransmissions,
+// and no reliable packet was ever lent from the application's buffer.
+void expect_every_message_delivered_intact(std::vector<Completion>& completions, SimNetwork::Node& sender,
+                                           SimNetwork::Node& receiver) {
+  for (auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
+  ASSERT_EQ(receiver.delivered.size(), completions.size());
+  for (std::uint64_t i = 0; i < completions.size(); ++i) {
+    ASSERT_TRUE(payload_intact(receiver.delivered[i].payload)) << i;
+    ASSERT_EQ(counter_of(receiver.delivered[i].payload), i);
+  }
+  EXPECT_GT(sender.core->stats().retransmissions, 0u);
+  EXPECT_TRUE(sender.piece_transmits.empty());  // reliable packets are never lent
+}
+
 // A reliable packet owns its bytes: the application reuses one buffer for every send, 20% of
 // the packets are lost, and every retransmission still carries the message it was sent for.
 TEST(ChannelCoreZeroCopy, ReliableRetransmissionsCarryTheOriginalBytesAfterTheBufferIsReused) {
@@ -710,14 +725,7 @@ TEST(ChannelCoreZeroCopy, ReliableRetransmissionsCarryTheOriginalBytesAfterTheBu
     if (i % 50 == 0) network.advance(1ms);
   }
   network.run_quiet();
-  for (auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
-  ASSERT_EQ(receiver.delivered.size(), kMessages);
-  for (std::uint64_t i = 0; i < kMessages; ++i) {
-    ASSERT_TRUE(payload_intact(receiver.delivered[i].payload)) << i;
-    ASSERT_EQ(counter_of(receiver.delivered[i].payload), i);
-  }
-  EXPECT_GT(sender.core->stats().retransmissions, 0u);
-  EXPECT_TRUE(sender.piece_transmits.empty());  // reliable packets are never lent
+  expect_every_message_delivered_intact(completions, sender, receiver);
 }
 
 // A one-packet reliable message the window holds back is staged as its packet (header room +
@@ -733,7 +741,7 @@ TEST(ChannelCoreZeroCopy, OnePacketReliableMessagesHeldByTheWindowKeepTheirBytes
   auto& sender = network.add_node(manifest, "n0", 1);
   auto& receiver = network.add_node(manifest, "n1", 2);
   constexpr std::uint64_t kMessages = 300;
-  std::vector<std::byte> buffer = make_payload(0, 1000);
+  std::vector<std::byte> buffer;
   std::vector<Completion> completions;
   for (std::uint64_t i = 0; i < kMessages; ++i) {
     buffer = make_payload(i, 1000);  // one packet at the default MTU
@@ -742,14 +750,7 @@ TEST(ChannelCoreZeroCopy, OnePacketReliableMessagesHeldByTheWindowKeepTheirBytes
   }
   EXPECT_LE(sender.core->stats().packets_sent, 8u) << "the window held the rest back";
   network.run_quiet();
-  for (auto& completion : completions) EXPECT_EQ(completion.status(), SendStatus::delivered);
-  ASSERT_EQ(receiver.delivered.size(), kMessages);
-  for (std::uint64_t i = 0; i < kMessages; ++i) {
-    ASSERT_TRUE(payload_intact(receiver.delivered[i].payload)) << i;
-    ASSERT_EQ(counter_of(receiver.delivered[i].payload), i);
-  }
-  EXPECT_GT(sender.core->stats().retransmissions, 0u);
-  EXPECT_TRUE(sender.piece_transmits.empty());  // reliable packets are never lent
+  expect_every_message_delivered_intact(completions, sender, receiver);
 }
 
 }  // namespace
