@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "core/delivery_order.h"
 #include "core/logging.h"
@@ -569,7 +570,7 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     // this is the send() that queued it (Output::transmit borrowed_for_send).
     const bool staged = !message.staged.empty();
     if (reliable_mask && staged) {
-      packet.bytes = std::move(message.staged);  // [room][payload]: `fragment` still points into it
+      packet.bytes = std::exchange(message.staged, {});  // [room][payload]: `fragment` still points into it
       std::memcpy(packet.bytes.data(), header.data(), header.size());
     } else if (reliable_mask) {
       packet.bytes = stream.window.take_buffer();  // recycled capacity
