@@ -564,7 +564,8 @@ void ChannelCore::pump(Stream& stream, TimePoint now) {
     std::array<std::byte, TMC_DATA_HEADER_SIZE> header;
     wire::encode_data_header(header, common, data, fragment);
     const std::size_t bytes = header.size() + fragment.size();
-    // A reliable packet owns its bytes (retransmissions; an ack recycles the buffer): header and
+    // A reliable packet owns its bytes (retransmissions; an ack recycles the buffer): a staged
+    // message's buffer already holds the fragment behind room for the header, else header and
     // fragment are appended to a recycled buffer, no zero-fill. An unreliable one is sent as
     // header ++ fragment straight from the message; from the application's own bytes while
     // this is the send() that queued it (Output::transmit borrowed_for_send).

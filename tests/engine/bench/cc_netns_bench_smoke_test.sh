@@ -19,7 +19,8 @@ fail() { echo "FAIL: $*"; echo "--- output"; cat "$out"; exit 1; }
 BUILD_DIR=$build RAW=$raw "$repo/engine/bench/cc_netns_bench.sh" --arms loss-tolerant,tcp \
   --losses 0,0.01 --rounds 1 --seconds 1 >"$out" 2>&1 &
 bench=$!  # the script's pid: its netns are tmccc<pid>a and tmccc<pid>b
-for ((waited = 0; waited < 600 && $(kill -0 $bench 2>/dev/null && echo 1 || echo 0); waited++)); do sleep 0.2; done
+waited=0
+while kill -0 $bench 2>/dev/null && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
 kill -TERM $bench 2>/dev/null  # bound in time: 120 s (the script cleans up on TERM)
 wait $bench
 status=$?
